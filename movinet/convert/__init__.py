@@ -1,0 +1,1 @@
+"""Weight-file readers and converters: TF2 checkpoints and PaddleVideo .pdparams to PyTorch."""

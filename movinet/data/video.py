@@ -1,0 +1,539 @@
+"""Video decoding with PyAV: random access to frames of a file, frame streams, frame folders.
+
+`open_video(path).read_frames(indices)` is the dataset's reader. It seeks to the keyframe before the
+first frame it needs (so a clip near the end of a long file costs one GOP of decoding, not the whole
+file) and stops right after the last one. Frame index `i` is the frame shown at time
+`start + i / fps`; for constant-frame-rate files (nearly all datasets) that is exactly the `i`-th
+decoded frame, which is what PaddleVideo's decord reader and `extract_frames` count.
+
+`iter_frames(source)` streams (timestamp, frame) pairs from a file, a camera or a network URL for
+online inference. `read_frame_folder` reads PaddleVideo's extracted JPEG frames (1-based names).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "VideoDecodeError",
+    "VideoNotFoundError",
+    "VideoReader",
+    "open_video",
+    "iter_frames",
+    "read_frame_folder",
+    "write_video",
+    "default_video_codec",
+]
+
+# Container frame counts are sometimes one or two frames more than what decodes (B-frame delay at
+# the end, edit lists). A shortfall this small is filled with the last frame; a larger one means
+# the file is truncated.
+_END_TOLERANCE_FRAMES = 3
+
+# A gap between two wanted frames larger than this many frames is crossed with a new seek instead
+# of decoding through it (x264's default keyframe interval is 250).
+_RESEEK_GAP_FRAMES = 300
+
+# Below this index the first wanted frame is reached by decoding from the start, without a seek.
+_SEEK_MIN_INDEX = 16
+
+
+class VideoDecodeError(ValueError):
+    """A video (or frame folder) cannot be opened or decoded: missing, empty, truncated, not a video."""
+
+
+class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
+    """The video file or frame does not exist (both a `VideoDecodeError` and a `FileNotFoundError`)."""
+
+
+def _ffmpeg_message(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoNotFoundError(f"video file not found: {path}")
+    if path.is_dir():
+        raise VideoDecodeError(f"{path} is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"video file {path} is empty (0 bytes); re-download or re-encode it")
+
+
+def _open_container(path: Path) -> Any:
+    _check_file(path)
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as error:
+        raise VideoDecodeError(
+            f"cannot open {path} as a video ({_ffmpeg_message(error)}); the file is truncated, "
+            "corrupt or not a video"
+        ) from error
+
+
+def _first_video_stream(container: Any, name: str) -> Any:
+    if not container.streams.video:
+        kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+        container.close()
+        raise VideoDecodeError(f"{name} has no video stream (streams found: {', '.join(kinds)})")
+    return container.streams.video[0]
+
+
+def _stream_rate(stream: Any) -> Fraction | None:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate)
+    return None
+
+
+def _to_rgb(frame: Any) -> np.ndarray:
+    # swscale converts every pixel format (gray, yuv444p, odd sizes, 10-bit ...) to packed RGB24.
+    return frame.to_ndarray(format="rgb24")
+
+
+class VideoReader:
+    """Random access to the frames of one video file. Use as a context manager or call `close()`.
+
+    Args:
+        path: Video file.
+        threads: Decoder threads; 0 lets FFmpeg choose (one per core).
+
+    Raises:
+        VideoNotFoundError: The file does not exist.
+        VideoDecodeError: The file is empty, truncated, not a video, or has no video stream.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0) -> None:
+        self.path = Path(path)
+        self._threads = threads
+        self._container = _open_container(self.path)
+        self._stream = _first_video_stream(self._container, str(self.path))
+        self._configure_stream(self._stream)
+        self._at_start = True  # nothing decoded since the file was opened
+        self._rate = _stream_rate(self._stream)
+        self._time_base = self._stream.time_base
+        self._start_pts: int | None = self._stream.start_time
+        self._num_frames = int(self._stream.frames or 0)
+        codec = self._stream.codec_context
+        self.height = int(codec.height)
+        self.width = int(codec.width)
+        if self.height <= 0 or self.width <= 0:
+            self.close()
+            raise VideoDecodeError(f"{self.path}: the video stream has no frame size; the file is corrupt")
+
+    def _configure_stream(self, stream: Any) -> None:
+        stream.thread_type = "AUTO"
+        stream.thread_count = self._threads
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def fps(self) -> float:
+        """Average frame rate (frames per second); 0.0 if the container does not say."""
+        return float(self._rate) if self._rate is not None else 0.0
+
+    @property
+    def num_frames(self) -> int:
+        """Exact number of frames: the container's count, else counted by decoding the file once."""
+        if self._num_frames <= 0:
+            self._num_frames = self._count_frames()
+            if self._num_frames == 0:
+                raise VideoDecodeError(f"{self.path}: no frame could be decoded")
+        return self._num_frames
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Releases the file. The reader cannot be used afterwards."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown may have torn down av already
+            pass
+
+    def __repr__(self) -> str:
+        count = self._num_frames if self._num_frames > 0 else "?"
+        return f"VideoReader({str(self.path)!r}, frames={count}, fps={self.fps:g}, size={self.width}x{self.height})"
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _rewind(self) -> None:
+        if self._at_start:
+            return
+        # Reopening is the one way back to the first packet that works for every container
+        # (seeking to 0 lands on the first keyframe, which need not be the first frame).
+        self._container.close()
+        self._container = _open_container(self.path)
+        self._stream = _first_video_stream(self._container, str(self.path))
+        self._configure_stream(self._stream)
+        self._at_start = True
+
+    def _decode(self) -> Iterator[Any]:
+        self._at_start = False
+        try:
+            yield from self._container.decode(self._stream)
+        except av.FFmpegError as error:
+            raise VideoDecodeError(
+                f"{self.path}: decoding failed ({_ffmpeg_message(error)}); the file is truncated or corrupt"
+            ) from error
+
+    def _count_frames(self) -> int:
+        self._rewind()
+        count = sum(1 for _ in self._decode())
+        self._rewind()
+        return count
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Decodes every frame from the start. Yields (H, W, 3) uint8 RGB arrays."""
+        self._rewind()
+        for frame in self._decode():
+            yield _to_rgb(frame)
+
+    def _uses_timestamps(self) -> bool:
+        return self._rate is not None and self._time_base is not None
+
+    def _pts_of(self, index: int) -> int:
+        seconds = Fraction(index) / self._rate
+        return int((self._start_pts or 0) + math.floor(seconds / self._time_base))
+
+    def _index_of(self, frame: Any, counter: int) -> int:
+        if frame.pts is None or not self._uses_timestamps():
+            return counter
+        if self._start_pts is None:
+            # No stream start in the header: the first frame decoded from the beginning defines it.
+            self._start_pts = frame.pts
+        position = (frame.pts - self._start_pts) * self._time_base * self._rate
+        return int(math.floor(position + Fraction(1, 2)))
+
+    def read_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Decodes the frames at `indices` (0-based; any order; repeats allowed).
+
+        Args:
+            indices: Frame indices in [0, num_frames).
+
+        Returns:
+            (N, H, W, 3) uint8 RGB array, row k holding frame `indices[k]`.
+
+        Raises:
+            ValueError: An index is negative or >= num_frames, or `indices` is empty.
+            VideoDecodeError: The file ends early (truncated) or cannot be decoded.
+        """
+        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if wanted.size == 0:
+            raise ValueError("read_frames needs at least one frame index")
+        if wanted.min() < 0 or wanted.max() >= self.num_frames:
+            raise ValueError(
+                f"frame indices must be in [0, {self.num_frames}) for {self.path}; "
+                f"got min {int(wanted.min())}, max {int(wanted.max())}"
+            )
+        unique = np.unique(wanted)
+        found = self._read_unique(unique.tolist())
+        return np.stack([found[int(index)] for index in wanted])
+
+    def _read_unique(self, wanted: list[int]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        for group in _split_at_gaps(wanted, _RESEEK_GAP_FRAMES):
+            if not self._read_group(group, found, seek=group[0] >= _SEEK_MIN_INDEX):
+                # The seek landed after the first wanted frame (bad index in the container):
+                # decoding from the start is slow but always right.
+                self._read_group(group, found, seek=False)
+        return found
+
+    def _read_group(self, group: list[int], found: dict[int, np.ndarray], *, seek: bool) -> bool:
+        """Decodes one run of wanted frames into `found`. Returns False if the seek overshot."""
+        seek = seek and self._uses_timestamps() and self._start_pts is not None
+        if seek:
+            try:
+                self._container.seek(self._pts_of(group[0]), stream=self._stream, backward=True)
+                self._at_start = False
+            except av.FFmpegError:
+                seek = False
+        if not seek:
+            self._rewind()
+        position = 0
+        held: tuple[int, Any] | None = None  # the last decoded frame at or before the wanted one
+        for counter, frame in enumerate(self._decode()):
+            if seek and frame.pts is None:
+                return False  # after a seek only timestamps can tell where we are
+            index = self._index_of(frame, counter)
+            while position < len(group) and group[position] < index:
+                if held is None:
+                    return False
+                # Only reached for variable-frame-rate files: no frame has exactly this index, so
+                # the frame on screen at that time stands in.
+                found[group[position]] = _to_rgb(held[1])
+                position += 1
+            if position < len(group) and group[position] == index:
+                found[index] = _to_rgb(frame)
+                position += 1
+            if position == len(group):
+                return True
+            held = (index, frame)
+        self._fill_after_end(group[position:], held, found)
+        return True
+
+    def _fill_after_end(
+        self, missing: list[int], held: tuple[int, Any] | None, found: dict[int, np.ndarray]
+    ) -> None:
+        if held is None or missing[-1] - held[0] > _END_TOLERANCE_FRAMES:
+            reached = "before it" if held is None else f"at frame {held[0]}"
+            raise VideoDecodeError(
+                f"{self.path}: frame {missing[-1]} was wanted and the container says {self.num_frames} "
+                f"frames, but decoding ends {reached}; the file is probably truncated"
+            )
+        last_frame = _to_rgb(held[1])
+        for index in missing:
+            found[index] = last_frame
+
+
+def _split_at_gaps(sorted_indices: list[int], max_gap: int) -> list[list[int]]:
+    groups: list[list[int]] = [[sorted_indices[0]]]
+    for index in sorted_indices[1:]:
+        if index - groups[-1][-1] > max_gap:
+            groups.append([index])
+        else:
+            groups[-1].append(index)
+    return groups
+
+
+def open_video(path: str | os.PathLike[str], *, threads: int = 0) -> VideoReader:
+    """Opens a video file for random frame access (threaded decoding).
+
+    Args:
+        path: Video file (any container/codec FFmpeg reads).
+        threads: Decoder threads; 0 = FFmpeg's choice.
+
+    Returns:
+        A `VideoReader` with `num_frames`, `fps`, `height`, `width` and `read_frames(indices)`.
+
+    Raises:
+        VideoNotFoundError: The file does not exist.
+        VideoDecodeError: Empty, truncated, not a video, or no video stream.
+    """
+    return VideoReader(path, threads=threads)
+
+
+# -- streaming -------------------------------------------------------------------------------------
+
+_CAMERA_PATTERN = re.compile(r"^\d+$")
+
+
+def _is_camera(source: str | int) -> bool:
+    return isinstance(source, int) or bool(_CAMERA_PATTERN.match(source))
+
+
+def _open_source(source: str | int, options: dict[str, str] | None, timeout: float) -> tuple[Any, str]:
+    if _is_camera(source):
+        device = f"/dev/video{int(source)}"
+        try:
+            return av.open(device, format="v4l2", options=options or {}), device
+        except (av.FFmpegError, OSError) as error:
+            raise VideoDecodeError(
+                f"cannot open camera {int(source)} ({device}) with v4l2: {_ffmpeg_message(error)}; "
+                "check that the device exists, is not in use and that you may read it"
+            ) from error
+    text = str(source)
+    if "://" in text:
+        stream_options = dict(options or {})
+        if text.startswith("rtsp://"):
+            # UDP loses packets on most networks; TCP gives whole frames.
+            stream_options.setdefault("rtsp_transport", "tcp")
+        try:
+            return av.open(text, options=stream_options, timeout=timeout), text
+        except (av.FFmpegError, OSError) as error:
+            raise VideoDecodeError(f"cannot open stream {text}: {_ffmpeg_message(error)}") from error
+    path = Path(text)
+    return _open_container(path), str(path)
+
+
+def iter_frames(
+    source: str | int | os.PathLike[str],
+    *,
+    target_fps: float | None = None,
+    options: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    threads: int = 0,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Streams frames from a file, a camera or a network URL, decoding one frame at a time.
+
+    Args:
+        source: A file path; a camera index (int, or a string of digits: `/dev/videoN` through
+            v4l2); or an `rtsp://`, `http(s)://` ... URL.
+        target_fps: If set, frames are dropped or repeated to this rate: output frame k (time
+            k / target_fps) is the first source frame at or after that time.
+        options: FFmpeg options for the device or protocol (e.g. {"video_size": "640x480"}).
+        timeout: Seconds to wait for a network stream.
+        threads: Decoder threads; 0 = FFmpeg's choice.
+
+    Yields:
+        (timestamp, frame): seconds since the first frame, and an (H, W, 3) uint8 RGB array.
+
+    Raises:
+        VideoNotFoundError, VideoDecodeError: The source cannot be opened or decoded.
+        ValueError: `target_fps` is not positive.
+    """
+    if target_fps is not None and target_fps <= 0:
+        raise ValueError(f"target_fps must be positive, got {target_fps}")
+    source = os.fspath(source) if isinstance(source, os.PathLike) else source
+    container, name = _open_source(source, options, timeout)
+    try:
+        stream = _first_video_stream(container, name)
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        timed = _timestamped(container, stream, name)
+        yield from (_resample(timed, target_fps) if target_fps else timed)
+    finally:
+        container.close()
+
+
+def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float, np.ndarray]]:
+    rate = _stream_rate(stream)
+    step = 1.0 / float(rate) if rate else 1.0 / 30.0
+    first: float | None = None
+    previous = -math.inf
+    try:
+        for counter, frame in enumerate(container.decode(stream)):
+            time = frame.time if frame.time is not None else counter * step
+            if first is None:
+                first = time
+            # Cameras and live streams can repeat or step back a timestamp; keep time monotonic.
+            time = max(time - first, previous)
+            previous = time
+            yield time, _to_rgb(frame)
+    except av.FFmpegError as error:
+        raise VideoDecodeError(f"{name}: decoding failed ({_ffmpeg_message(error)})") from error
+
+
+def _resample(
+    frames: Iterable[tuple[float, np.ndarray]], target_fps: float
+) -> Iterator[tuple[float, np.ndarray]]:
+    next_slot = 0
+    for time, frame in frames:
+        # 1e-6 s absorbs float error in timestamps so a 30 -> 15 fps stream keeps every 2nd frame.
+        while next_slot / target_fps <= time + 1e-6:
+            yield next_slot / target_fps, frame
+            next_slot += 1
+
+
+# -- frame folders ---------------------------------------------------------------------------------
+
+
+def read_frame_folder(
+    frame_dir: str | os.PathLike[str],
+    indices: Sequence[int] | np.ndarray,
+    suffix: str = "img_{:05}.jpg",
+) -> np.ndarray:
+    """Reads extracted frames (PaddleVideo layout: frame index i is file `suffix.format(i + 1)`).
+
+    Args:
+        frame_dir: Folder of frame images.
+        indices: 0-based frame indices, any order, repeats allowed.
+        suffix: File name pattern with one format field for the 1-based frame number.
+
+    Returns:
+        (N, H, W, 3) uint8 RGB array.
+
+    Raises:
+        VideoNotFoundError: The folder or a frame file is missing.
+        VideoDecodeError: A frame cannot be read, or frames differ in size.
+    """
+    folder = Path(frame_dir)
+    if not folder.is_dir():
+        raise VideoNotFoundError(f"frame folder not found: {folder}")
+    wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if wanted.size == 0:
+        raise ValueError("read_frame_folder needs at least one frame index")
+    loaded = {int(index): _read_image(folder / suffix.format(int(index) + 1)) for index in np.unique(wanted)}
+    shapes = {image.shape for image in loaded.values()}
+    if len(shapes) > 1:
+        raise VideoDecodeError(f"frames in {folder} differ in size: {sorted(shapes)}")
+    return np.stack([loaded[int(index)] for index in wanted])
+
+
+def _read_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise VideoNotFoundError(f"frame file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError as error:
+        raise VideoDecodeError(f"cannot read frame {path}: {error}") from error
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def default_video_codec() -> str:
+    """"libx264" (H.264) when this PyAV build has it, else "mpeg4" (always built in)."""
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray | Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str | None = None,
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    gop_size: int | None = None,
+) -> Path:
+    """Encodes RGB frames into a video file (the container follows the file extension).
+
+    Args:
+        path: Output file, e.g. `clip.mp4`.
+        frames: (T, H, W, 3) uint8 RGB array, or an iterable of (H, W, 3) arrays.
+        fps: Frame rate; a float is turned into a fraction (29.97 -> 2997/100).
+        codec: Encoder name; default `default_video_codec()`.
+        pix_fmt: Encoded pixel format ("yuv420p", "yuv444p", "gray", ...).
+        options: Encoder options, e.g. {"crf": "18", "preset": "veryfast"}.
+        gop_size: Frames between keyframes (None keeps the encoder default).
+
+    Returns:
+        The path written.
+    """
+    out = Path(path)
+    codec = codec or default_video_codec()
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(out), "w") as container:
+        stream = None
+        for frame in frames:
+            if stream is None:
+                stream = container.add_stream(codec, rate=rate)
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = pix_fmt
+                if codec == "libx264" and options is None:
+                    options = {"preset": "veryfast", "crf": "18"}
+                    if frame.shape[0] * frame.shape[1] <= 256 * 256:
+                        # Starting x264's thread pool costs more than encoding a small clip.
+                        options["threads"] = "1"
+                if options:
+                    stream.options = dict(options)
+                if gop_size is not None:
+                    stream.codec_context.gop_size = gop_size
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(video_frame))
+        if stream is None:
+            raise ValueError(f"write_video got no frames for {out}")
+        container.mux(stream.encode(None))
+    return out

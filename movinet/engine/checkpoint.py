@@ -1,0 +1,207 @@
+"""Training checkpoints (`.pt`) and exported weights (`.safetensors` + JSON).
+
+A training checkpoint holds everything an exact resume needs: model, optimizer, schedule position,
+grad scaler, epoch and micro-batch position inside it, optimizer step, best metric, the RNG states of
+every rank (python, numpy, torch, CUDA) and the resolved config, plus `arch` and `model_kwargs` so
+evaluation and export can rebuild the model from the file alone (nanoGPT's `model_args`).
+
+Files are written atomically: a temporary file in the same directory, fsync, `os.replace`, so a run
+killed at any moment leaves the previous checkpoint intact. They are read with
+`torch.load(weights_only=True)`, which refuses arbitrary pickled objects; that is why RNG states are
+stored as tensors and plain Python values only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "movinet-train-checkpoint"
+CHECKPOINT_VERSION = 1
+_REQUIRED_KEYS = ("model", "optimizer", "epoch", "step_in_epoch", "global_step", "config")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """`torch.save` to `path` so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_directory(path.parent)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename itself is only durable once the directory entry is flushed (POSIX only).
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """RNG states of python, numpy, torch (CPU) and CUDA, as weights_only-loadable values."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of `capture_rng_state`."""
+    python_state = state["python"]
+    random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["name"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove DDP `module.` and torch.compile `_orig_mod.` prefixes from state-dict keys."""
+    cleaned = {}
+    for key, value in state_dict.items():
+        for prefix in ("module.", "_orig_mod."):
+            while key.startswith(prefix):
+                key = key[len(prefix) :]
+        cleaned[key] = value
+    return cleaned
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Atomically write a training checkpoint (`payload` as built by the training loop)."""
+    missing = [key for key in _REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"checkpoint payload lacks {missing}")
+    return atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint on the CPU.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is truncated, corrupt or not a movinet training checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {path} not found; pass an existing training checkpoint, e.g. OUTPUT_DIR/last.pt"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file (pickle, zip, runtime)
+        raise ValueError(
+            f"cannot read checkpoint {path}: it is truncated, corrupt or not a movinet training checkpoint "
+            f"({type(error).__name__}: {error}). Use an earlier checkpoint of the run (epoch_*.pt or last.pt)."
+        ) from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is not a movinet training checkpoint (no '{CHECKPOINT_FORMAT}' marker); "
+            "for weights-only files use `movinet test -w FILE.safetensors` or model.weights"
+        )
+    missing = [key for key in _REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(f"checkpoint {path} is incomplete: missing {missing}; use another checkpoint of the run")
+    return checkpoint
+
+
+def _weights_api() -> tuple[Any, Any] | None:
+    try:
+        from movinet.models.weights import load_weights, save_weights
+    except ImportError:
+        return None
+    return save_weights, load_weights
+
+
+def export_weights(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    model_name: str,
+    labels: list[str] | None,
+    preprocessing: dict[str, Any],
+) -> Path:
+    """Write `model`'s weights as safetensors + JSON metadata (labels, preprocessing).
+
+    Uses `movinet.models.weights.save_weights`, the format `movinet.create_model(weights=...)` reads.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    api = _weights_api()
+    if api is not None:
+        api[0](model, path, model_name=model_name, labels=labels, preprocessing=preprocessing)
+        return path
+    # Fallback while movinet.models.weights is unavailable: same two files, written here.
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()}
+    save_file(state, str(path))
+    meta = {"model_name": model_name, "labels": labels, "preprocessing": preprocessing}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_model_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Model weights and metadata from a training checkpoint (.pt) or exported weights (.safetensors).
+
+    Returns:
+        (state_dict, metadata); metadata has at least `model_name` (may be None) and `labels`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} not found; pass a .safetensors file or a training checkpoint (.pt)")
+    if path.suffix == ".safetensors":
+        api = _weights_api()
+        if api is not None:
+            state, meta = api[1](path)
+            return dict(state), dict(meta or {})
+        from safetensors.torch import load_file
+
+        sidecar = path.with_suffix(".json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        return load_file(str(path)), meta
+    checkpoint = load_checkpoint(path)
+    meta = {
+        "model_name": checkpoint.get("arch"),
+        "labels": checkpoint.get("class_names"),
+        "num_classes": checkpoint.get("num_classes"),
+        "model_kwargs": checkpoint.get("model_kwargs", {}),
+    }
+    return strip_prefixes(checkpoint["model"]), meta

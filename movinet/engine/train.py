@@ -1,0 +1,691 @@
+"""The training loop: `fit(cfg)` and `train_one_epoch(...)`, plain functions (nanoGPT /
+torchvision-reference style, no Trainer class).
+
+What a run writes to `train.output_dir`:
+  config.yaml / config.json   the resolved config
+  train.log                   the console log (rank 0), incl. `Already save the best model (top1 acc)0.xxxx`
+  train_log.jsonl             one JSON record per log step / epoch / validation (see `runlog`)
+  last.pt                     training checkpoint after every epoch (and every
+                              `train.checkpoint_every_iters` optimizer steps)
+  epoch_NNNNN.pt              every `train.save_interval` epochs
+  best.safetensors (+ .json)  best validation top-1 (with --validate)
+  final.safetensors (+ .json) weights at the end of the run
+  training_curves.png         loss, lr and validation top-1
+
+Exact resume: the sample order is a function of (seed, epoch), augmentation randomness of
+(seed, epoch, index) (the dataset's rng), DataLoader workers get seeds from a private generator,
+and checkpoints hold the position inside the epoch plus every rank's RNG states. On CPU with a fixed
+seed, a run killed with SIGKILL and resumed from its `last.pt` ends with bit-identical weights to an
+uninterrupted run (tests/engine/test_resume.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from movinet.data.config import DataConfig
+from movinet.engine.checkpoint import (
+    capture_rng_state,
+    export_weights,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+    strip_prefixes,
+)
+from movinet.engine.config import Config, ModelConfig, config_to_dict, save_config
+from movinet.engine.distributed import (
+    DistInfo,
+    ResumableDistributedSampler,
+    ShardSampler,
+    all_gather_objects,
+    cleanup_distributed,
+    init_distributed,
+    maybe_convert_sync_batchnorm,
+    reduce_mean,
+    unwrap,
+    wrap_ddp,
+)
+from movinet.engine.evaluate import Metrics, evaluate
+from movinet.engine.optim import build_optimizer, clip_gradients, set_learning_rate
+from movinet.engine.runlog import (
+    append_jsonl,
+    plot_training_curves,
+    run_logging,
+    truncate_jsonl_for_resume,
+)
+from movinet.engine.schedule import build_schedule
+
+log = logging.getLogger("movinet.train")
+
+
+@dataclass
+class TrainState:
+    """Progress counters, saved in every checkpoint.
+
+    Attributes:
+        epoch: completed epochs (= index of the epoch in progress).
+        step_in_epoch: micro-batches of epoch `epoch` already consumed.
+        global_step: optimizer steps done.
+        best_top1: best validation top-1 so far (-1 = none yet).
+        best_epoch: epoch (1-based) of `best_top1`.
+    """
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_top1: float = -1.0
+    best_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """Per-step options of `train_one_epoch`."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    accumulate_steps: int = 1
+    label_smoothing: float = 0.0
+    clip_grad_norm: float | None = None
+    clip_mode: str = "global"
+    channels_last: bool = False
+    log_interval: int = 1
+    world_size: int = 1
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """How long the run is, derived from the data size and the config."""
+
+    micro_steps_per_epoch: int  # loader batches used per epoch (a multiple of accumulate_steps)
+    steps_per_epoch: int  # optimizer steps per epoch
+    total_steps: int  # optimizer steps of the whole run
+    epochs: int  # epochs to run (fewer than train.epochs when train.max_steps ends it earlier)
+    accumulate_steps: int
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker from the loader's generator; numpy/python need it passed on.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
+    """The network of the `model:` section (`movinet.create_model`), in train mode."""
+    from movinet.models import create_model
+
+    model = create_model(
+        cfg.name,
+        weights=cfg.weights,
+        num_classes=num_classes,
+        dropout=cfg.dropout,
+        stochastic_depth=cfg.stochastic_depth,
+        causal=cfg.causal,
+    )
+    return model.train()
+
+
+def data_class_names(data: DataConfig) -> list[str] | None:
+    """Class names the data defines (labels file, or the training class folders), else None."""
+    from movinet.data.datasets import read_labels_file, scan_class_folders
+
+    def resolve(name: str) -> Path:
+        candidate = Path(data.root) / name
+        return candidate if candidate.exists() else Path(name)
+
+    if data.labels_file:
+        return read_labels_file(resolve(data.labels_file))
+    if data.format == "folders" and data.train_list:
+        return scan_class_folders(resolve(data.train_list))[1]
+    return None
+
+
+def resolve_num_classes(cfg: Config, class_names: list[str] | None) -> int | None:
+    """model.num_classes if set (it must agree with the data's classes), else the data's class count,
+    else None (the weights' or registry's default)."""
+    if cfg.model.num_classes is not None:
+        if class_names is not None and len(class_names) != cfg.model.num_classes:
+            raise ValueError(
+                f"model.num_classes={cfg.model.num_classes} but the data has {len(class_names)} classes; "
+                "remove model.num_classes to take it from the data, or fix the labels"
+            )
+        return cfg.model.num_classes
+    return len(class_names) if class_names is not None else None
+
+
+def _default_num_classes(cfg: ModelConfig) -> int:
+    from movinet.models import get_model_info
+
+    return get_model_info(cfg.name).num_classes
+
+
+def build_datasets(
+    cfg: Config, num_classes: int, *, validate: bool, datasets: Mapping[str, Dataset] | None
+) -> tuple[Dataset, Dataset | None]:
+    """The train (and, with `validate`, val) datasets; `datasets` entries replace built ones."""
+    given = dict(datasets or {})
+    from movinet.data import datasets as data_module
+
+    def make(split: str) -> Dataset:
+        if split in given:
+            return given[split]
+        return data_module.build_dataset(cfg.data, split, num_classes=num_classes, seed=cfg.train.seed)
+
+    return make("train"), (make("val") if validate else None)
+
+
+def plan_loop(cfg: Config, num_train: int, info: DistInfo) -> LoopPlan:
+    """Steps per epoch and run length; raises ValueError when the data is too small."""
+    t = cfg.train
+    batch = cfg.data.batch_size
+    accumulate = t.accumulate_steps
+    if t.global_batch_size is not None:
+        per_step = batch * info.world_size
+        if t.global_batch_size % per_step:
+            raise ValueError(
+                f"train.global_batch_size={t.global_batch_size} is not a multiple of data.batch_size x processes "
+                f"= {batch} x {info.world_size}; change one of them"
+            )
+        derived = t.global_batch_size // per_step
+        if accumulate not in (1, derived):
+            raise ValueError(f"train.accumulate_steps={accumulate} contradicts train.global_batch_size (needs {derived})")
+        accumulate = derived
+    per_rank = math.ceil(num_train / info.world_size)
+    batches = per_rank // batch
+    steps_per_epoch = batches // accumulate
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"the training set has {num_train} samples: fewer than one optimizer step of "
+            f"{batch} x {accumulate} (batch x accumulation) per process; lower data.batch_size"
+        )
+    total = steps_per_epoch * t.epochs
+    if t.max_steps is not None:
+        total = min(total, t.max_steps)
+    return LoopPlan(
+        micro_steps_per_epoch=steps_per_epoch * accumulate,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        epochs=math.ceil(total / steps_per_epoch),
+        accumulate_steps=accumulate,
+    )
+
+
+def make_loader(
+    dataset: Dataset, *, batch_size: int, sampler: torch.utils.data.Sampler, num_workers: int, seed: int, train: bool
+) -> DataLoader:
+    """DataLoader whose worker seeds come from a private generator, so creating it does not advance
+    the global torch RNG (dropout masks would shift after a resume otherwise)."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=train,
+        generator=generator,
+        worker_init_fn=_seed_worker,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def train_loader_for_epoch(dataset: Dataset, cfg: Config, info: DistInfo, epoch: int, start_batch: int) -> DataLoader:
+    """The loader of one epoch, starting after `start_batch` already-consumed batches."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    sampler = ResumableDistributedSampler(
+        dataset, num_replicas=info.world_size, rank=info.rank, seed=cfg.train.seed, shuffle=True
+    )
+    sampler.set_epoch(epoch)
+    sampler.start_index = start_batch * cfg.data.batch_size
+    return make_loader(
+        dataset,
+        batch_size=cfg.data.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.train.seed * 100_003 + epoch * 1009 + start_batch,
+        train=True,
+    )
+
+
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, info: DistInfo, seed: int) -> DataLoader:
+    """Sharded, ordered loader for evaluation."""
+    sampler = ShardSampler(dataset, num_replicas=info.world_size, rank=info.rank)
+    return make_loader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, seed=seed, train=False)
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for `train.amp`; on CPU mixed precision is refused with a warning (float32)."""
+    if amp == "none":
+        return None
+    if device.type != "cuda":
+        warnings.warn(f"train.amp={amp} needs CUDA; training in float32 on {device}", stacklevel=2)
+        return None
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def _log_train_record(
+    path: Path | None, state: TrainState, lr: float, losses: list[float], clips: int, elapsed: float,
+    skipped: int, settings: StepSettings,
+) -> dict[str, Any]:
+    loss = reduce_mean(sum(losses) / max(len(losses), 1), settings.device)
+    record = {
+        "type": "train", "epoch": state.epoch + 1, "step": state.step_in_epoch, "global_step": state.global_step,
+        "loss": loss, "lr": lr, "clips_per_s": clips * settings.world_size / max(elapsed, 1e-9), "num_skipped": skipped,
+    }
+    if path is not None:
+        append_jsonl(path, record)
+    return record
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    schedule: Callable[[int], float],
+    scaler: torch.amp.GradScaler,
+    settings: StepSettings,
+    state: TrainState,
+    *,
+    plan: LoopPlan,
+    log_path: Path | None = None,
+    on_step: Callable[[TrainState], None] | None = None,
+) -> dict[str, float]:
+    """Train until the epoch's planned micro-batches (or the run's last step) are done.
+
+    Args:
+        model: the network, possibly DDP-wrapped.
+        loader: batches of {"video": (B, 3, T, H, W), "label": (B,), "num_skipped": (B,)}, positioned
+            at `state.step_in_epoch`.
+        optimizer / schedule / scaler: the update rule, lr(step) and the fp16 grad scaler.
+        settings: per-step options.
+        state: progress counters, updated in place.
+        plan: the loop plan (micro-batches per epoch, total steps).
+        log_path: JSON-lines log (rank 0 only), None = no file.
+        on_step: called after every optimizer step (mid-epoch checkpoints).
+
+    Returns:
+        {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds}.
+    """
+    model.train()
+    device, accumulate = settings.device, settings.accumulate_steps
+    autocast = torch.autocast(device.type, dtype=settings.amp_dtype) if settings.amp_dtype else contextlib.nullcontext()
+    total_loss, total_batches, total_clips, total_skipped, lr = 0.0, 0, 0, 0, schedule(state.global_step)
+    window_losses, window_clips, window_skipped, window_start = [], 0, 0, time.perf_counter()
+    epoch_start = window_start
+    remaining = plan.micro_steps_per_epoch - state.step_in_epoch
+    bar = tqdm(total=plan.micro_steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}",
+               leave=False, disable=not settings.progress, dynamic_ncols=True)
+    optimizer.zero_grad(set_to_none=True)
+    for batch in loader:
+        if remaining <= 0 or state.global_step >= plan.total_steps:
+            break
+        video = batch["video"].to(device, non_blocking=True)
+        if settings.channels_last:
+            video = video.contiguous(memory_format=torch.channels_last_3d)
+        label = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
+        is_update = (state.step_in_epoch + 1) % accumulate == 0
+        no_sync = getattr(model, "no_sync", None)
+        sync = no_sync() if (no_sync is not None and not is_update) else contextlib.nullcontext()
+        with sync:
+            with autocast:
+                logits = model(video)
+            loss = F.cross_entropy(logits.float(), label, label_smoothing=settings.label_smoothing)
+            scaler.scale(loss / accumulate).backward()
+        state.step_in_epoch += 1
+        remaining -= 1
+        skipped = int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
+        window_losses.append(loss.item())
+        window_clips += video.shape[0]
+        window_skipped += skipped
+        total_loss, total_batches, total_clips, total_skipped = (
+            total_loss + window_losses[-1], total_batches + 1, total_clips + video.shape[0], total_skipped + skipped)
+        bar.update(1)
+        if not is_update:
+            continue
+        lr = schedule(state.global_step)
+        set_learning_rate(optimizer, lr)
+        if settings.clip_grad_norm is not None:
+            scaler.unscale_(optimizer)
+            clip_gradients(unwrap(model).parameters(), settings.clip_grad_norm, settings.clip_mode)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        state.global_step += 1
+        if state.global_step % settings.log_interval == 0:
+            record = _log_train_record(log_path, state, lr, window_losses, window_clips,
+                                       time.perf_counter() - window_start, window_skipped, settings)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.3g}")
+            window_losses, window_clips, window_skipped, window_start = [], 0, 0, time.perf_counter()
+        if on_step is not None:
+            on_step(state)
+    bar.close()
+    elapsed = time.perf_counter() - epoch_start
+    return {
+        "loss": reduce_mean(total_loss / max(total_batches, 1), device),
+        "lr": lr,
+        "clips_per_s": total_clips * settings.world_size / max(elapsed, 1e-9),
+        "num_skipped": int(total_skipped),
+        "time_s": elapsed,
+    }
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+def checkpoint_payload(
+    model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, state: TrainState,
+    cfg: Config, meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything `--resume` needs. Collective under DDP: every rank must call it (RNG gather)."""
+    rng_per_rank = all_gather_objects(capture_rng_state())
+    return {
+        "model": strip_prefixes(unwrap(model).state_dict()),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": {"global_step": state.global_step},
+        "scaler": scaler.state_dict(),
+        "epoch": state.epoch,
+        "step_in_epoch": state.step_in_epoch,
+        "global_step": state.global_step,
+        "best_top1": state.best_top1,
+        "best_epoch": state.best_epoch,
+        "rng": rng_per_rank,
+        "world_size": len(rng_per_rank),
+        "config": config_to_dict(cfg),
+        **meta,
+    }
+
+
+def restore_training_state(
+    checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+    info: DistInfo, cfg: Config,
+) -> TrainState:
+    """Load a checkpoint into the model/optimizer/scaler and return its progress counters.
+
+    The RNG states are not restored here: the caller does it last, right before training resumes.
+    """
+    if checkpoint.get("arch") not in (None, cfg.model.name):
+        raise ValueError(
+            f"the checkpoint was trained as {checkpoint.get('arch')!r} but model.name is {cfg.model.name!r}; "
+            "resume with the run's own config (OUTPUT_DIR/config.yaml)"
+        )
+    unwrap(model).load_state_dict(strip_prefixes(checkpoint["model"]))
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if checkpoint.get("scaler"):
+        scaler.load_state_dict(checkpoint["scaler"])
+    if checkpoint.get("world_size", 1) != info.world_size:
+        log.warning("the checkpoint was written by %s processes, this run has %s: the resume is not bit-exact",
+                    checkpoint.get("world_size"), info.world_size)
+    return TrainState(
+        epoch=int(checkpoint["epoch"]), step_in_epoch=int(checkpoint["step_in_epoch"]),
+        global_step=int(checkpoint["global_step"]), best_top1=float(checkpoint.get("best_top1", -1.0)),
+        best_epoch=int(checkpoint.get("best_epoch", 0)),
+    )
+
+
+def restore_rng_for_rank(checkpoint: dict[str, Any], info: DistInfo) -> None:
+    """Put this rank's RNG streams back where the checkpoint left them."""
+    states = checkpoint.get("rng") or []
+    if states:
+        restore_rng_state(states[info.rank] if info.rank < len(states) else states[0])
+
+
+def model_metadata(cfg: Config, model: nn.Module, class_names: list[str] | None) -> dict[str, Any]:
+    """What evaluation/export need to rebuild the network from a checkpoint alone."""
+    net = unwrap(model)
+    kwargs: dict[str, Any] = {"num_classes": getattr(net, "num_classes", None), "causal": getattr(net, "causal", None)}
+    try:
+        from movinet.models.weights import model_metadata as weights_metadata
+
+        kwargs["se_hidden_channels"] = weights_metadata(net, cfg.model.name)["se_hidden_channels"]
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass
+    return {"arch": cfg.model.name, "model_kwargs": kwargs, "num_classes": kwargs["num_classes"], "class_names": class_names}
+
+
+def preprocessing_for(cfg: Config) -> dict[str, Any]:
+    """The input pipeline of the trained weights (saved next to them): the registry entry's
+    preprocessing, updated with this config's evaluation settings."""
+    data = cfg.data
+    prep: dict[str, Any] = {}
+    try:
+        from movinet.models import get_model_info
+
+        prep.update(get_model_info(cfg.model.name).preprocessing())
+    except (ImportError, ValueError):
+        pass
+    prep.update(
+        frames=data.sampling.num_frames, height=data.transform.crop_size, width=data.transform.crop_size,
+        resize=data.transform.short_size, sampling=data.sampling.mode, temporal_stride=data.sampling.temporal_stride,
+        resize_mode="fixed_ratio" if data.transform.preset == "paddle" else "short_side",
+        normalize=data.transform.normalize,
+    )
+    if data.transform.normalize == "imagenet":
+        prep.update(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    else:
+        prep.pop("mean", None)
+        prep.pop("std", None)
+    return prep
+
+
+# -- fit ------------------------------------------------------------------------------------------
+
+
+def fit(
+    cfg: Config,
+    *,
+    validate: bool = False,
+    resume: str | None = None,
+    datasets: Mapping[str, Dataset] | None = None,
+) -> dict[str, Any]:
+    """Train the model a config describes (`movinet train -c CONFIG [--validate] [--resume CKPT]`).
+
+    Works in one process or under `torchrun` (DDP; gloo on CPU, NCCL on CUDA).
+
+    Args:
+        cfg: the resolved config.
+        validate: evaluate every `train.val_interval` epochs and after the last one; keep the best
+            top-1 weights as `best.safetensors`.
+        resume: a training checkpoint (`last.pt`, `epoch_NNNNN.pt`) to continue exactly.
+        datasets: optional {"train": Dataset, "val": Dataset} used instead of building them from
+            `cfg.data` (items as `movinet.data.build_dataset` makes them).
+
+    Returns:
+        {"run_dir", "last_checkpoint", "final_weights", "best_weights" (None without validation),
+         "best_top1", "best_epoch", "epochs", "global_step", "log", "plot", "clips_per_s"}.
+
+    Raises:
+        FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
+    """
+    checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
+    info = init_distributed(cfg.train.device)
+    run_dir = Path(cfg.train.output_dir)
+    try:
+        with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
+            return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume, datasets=datasets)
+    finally:
+        cleanup_distributed()
+
+
+def _fit(
+    cfg: Config, info: DistInfo, run_dir: Path, *, validate: bool, checkpoint: dict[str, Any] | None,
+    resume: str | None, datasets: Mapping[str, Dataset] | None,
+) -> dict[str, Any]:
+    t = cfg.train
+    seed_everything(t.seed + info.rank)
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    class_names = data_class_names(cfg.data) if not datasets else getattr(datasets.get("train"), "class_names", None)
+    num_classes = resolve_num_classes(cfg, class_names)
+    train_set, val_set = build_datasets(
+        cfg, num_classes or _default_num_classes(cfg.model), validate=validate, datasets=datasets)
+    model = build_model(cfg.model, num_classes).to(info.device)
+    num_classes = unwrap(model).num_classes
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    model = maybe_convert_sync_batchnorm(model, info, t.sync_bn)
+    plan = plan_loop(cfg, len(train_set), info)
+    schedule = build_schedule(cfg.lr_schedule, steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps)
+    optimizer = build_optimizer(model, cfg.optimizer, lr=schedule(0))
+    scaler = torch.amp.GradScaler(info.device.type, enabled=t.amp == "fp16" and info.device.type == "cuda")
+    state = TrainState()
+    log_path = run_dir / "train_log.jsonl" if info.is_main else None
+    if checkpoint is not None:
+        state = restore_training_state(checkpoint, model, optimizer, scaler, info, cfg)
+        if log_path is not None:
+            truncate_jsonl_for_resume(log_path, completed_epochs=state.epoch, global_step=state.global_step)
+        log.info("resumed from %s at epoch %d, step %d (optimizer step %d)", resume, state.epoch + 1,
+                 state.step_in_epoch, state.global_step)
+    elif log_path is not None and log_path.exists():
+        log_path.unlink()  # a fresh run in a reused directory starts a fresh log
+    ddp_model = wrap_ddp(model, info)
+    meta = model_metadata(cfg, model, class_names or getattr(train_set, "class_names", None))
+    if info.is_main:
+        save_config(cfg, run_dir)
+    log.info("training %s (%d classes) on %s x %d: %d samples, %d steps/epoch x %d epochs = %d steps, "
+             "batch %d x accumulation %d", cfg.model.name, num_classes, info.device, info.world_size, len(train_set),
+             plan.steps_per_epoch, plan.epochs, plan.total_steps, cfg.data.batch_size, plan.accumulate_steps)
+    settings = StepSettings(
+        device=info.device, amp_dtype=resolve_amp(t.amp, info.device), accumulate_steps=plan.accumulate_steps,
+        label_smoothing=t.label_smoothing, clip_grad_norm=cfg.optimizer.clip_grad_norm,
+        clip_mode=cfg.optimizer.clip_mode, channels_last=t.channels_last, log_interval=t.log_interval,
+        world_size=info.world_size, progress=info.is_main and t.progress,
+    )
+
+    def save_last(current: TrainState, name: str = "last.pt") -> Path:
+        payload = checkpoint_payload(ddp_model, optimizer, scaler, current, cfg, meta)
+        path = run_dir / name
+        if info.is_main:
+            save_checkpoint(path, payload)
+        return path
+
+    def on_step(current: TrainState) -> None:
+        every = t.checkpoint_every_iters
+        if every and current.global_step % every == 0 and current.step_in_epoch < plan.micro_steps_per_epoch:
+            save_last(current)
+
+    val_loader = (eval_loader(val_set, cfg.data.val_batch_size, cfg.data.num_workers, info, t.seed)
+                  if val_set is not None else None)
+    if checkpoint is not None:
+        restore_rng_for_rank(checkpoint, info)  # last, so nothing above consumes the restored streams
+    best_path = run_dir / "best.safetensors"
+    clips_per_s = 0.0
+    epoch_bar = tqdm(total=plan.epochs, initial=state.epoch, desc="epochs", disable=not settings.progress,
+                     dynamic_ncols=True)
+    while state.epoch < plan.epochs and state.global_step < plan.total_steps:
+        epoch = state.epoch
+        loader = train_loader_for_epoch(train_set, cfg, info, epoch, state.step_in_epoch)
+        stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler, settings, state, plan=plan,
+                                log_path=log_path, on_step=on_step)
+        clips_per_s = stats["clips_per_s"]
+        state.epoch, state.step_in_epoch = epoch + 1, 0
+        is_last = state.epoch >= plan.epochs or state.global_step >= plan.total_steps
+        log.info("epoch %d/%d: loss %.4f, lr %.6g, %.1f clips/s, %d skipped", state.epoch, plan.epochs,
+                 stats["loss"], stats["lr"], stats["clips_per_s"], stats["num_skipped"])
+        if log_path is not None:
+            append_jsonl(log_path, {"type": "epoch", "epoch": state.epoch, "global_step": state.global_step, **stats})
+        if val_loader is not None and (state.epoch % t.val_interval == 0 or is_last):
+            metrics = evaluate(unwrap(ddp_model), val_loader, info.device, num_classes=num_classes,
+                               amp_dtype=settings.amp_dtype, progress=settings.progress)
+            _after_validation(metrics, state, log_path, lambda: export_weights(
+                unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
+                preprocessing=preprocessing_for(cfg)) if info.is_main else None)
+        save_last(state)
+        if t.save_interval and state.epoch % t.save_interval == 0:
+            save_last(state, f"epoch_{state.epoch:05d}.pt")
+        epoch_bar.update(1)
+    epoch_bar.close()
+    return _finish(cfg, info, run_dir, ddp_model, state, meta, best_path if state.best_epoch else None, clips_per_s)
+
+
+def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any]) -> None:
+    log.info("[val] epoch %d: top1 %.4f, top5 %.4f over %d videos (%d skipped)", state.epoch, metrics.top1,
+             metrics.top5, metrics.num_samples, metrics.num_skipped)
+    if log_path is not None:
+        append_jsonl(log_path, {"type": "val", "epoch": state.epoch, "global_step": state.global_step,
+                                "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
+                                "num_skipped": metrics.num_skipped})
+    if metrics.top1 > state.best_top1:
+        state.best_top1, state.best_epoch = metrics.top1, state.epoch
+        save_best()
+        # PaddleVideo's line, value truncated to 4 decimals as its int(best * 10000) / 10000.
+        log.info("Already save the best model (top1 acc)%.4f", math.floor(metrics.top1 * 10000) / 10000)
+
+
+def _finish(
+    cfg: Config, info: DistInfo, run_dir: Path, model: nn.Module, state: TrainState, meta: dict[str, Any],
+    best_path: Path | None, clips_per_s: float,
+) -> dict[str, Any]:
+    final_path = run_dir / "final.safetensors"
+    plot_path = None
+    if info.is_main:
+        export_weights(unwrap(model), final_path, model_name=cfg.model.name, labels=meta["class_names"],
+                       preprocessing=preprocessing_for(cfg))
+        plot_path = plot_training_curves(run_dir / "train_log.jsonl", run_dir / "training_curves.png")
+        log.info("done: %d epochs, %d optimizer steps; final weights %s%s", state.epoch, state.global_step,
+                 final_path, f", best top1 {state.best_top1:.4f} (epoch {state.best_epoch}) in {best_path}"
+                 if best_path else "")
+    return {
+        "run_dir": str(run_dir),
+        "last_checkpoint": str(run_dir / "last.pt"),
+        "final_weights": str(final_path),
+        "best_weights": str(best_path) if best_path else None,
+        "best_top1": state.best_top1 if state.best_epoch else None,
+        "best_epoch": state.best_epoch or None,
+        "epochs": state.epoch,
+        "global_step": state.global_step,
+        "log": str(run_dir / "train_log.jsonl"),
+        "plot": str(plot_path) if plot_path else None,
+        "clips_per_s": clips_per_s,
+        "num_classes": meta["num_classes"],
+        "class_names": meta["class_names"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m movinet.engine.train -c CONFIG [--validate] [--resume CKPT] [-o KEY=VALUE ...]`."""
+    import argparse
+
+    from movinet.engine.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m movinet.engine.train", description=fit.__doc__.splitlines()[0])
+    parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/demo.yaml")
+    parser.add_argument("--validate", action="store_true", help="evaluate during training, keep the best model")
+    parser.add_argument("--resume", default=None, help="training checkpoint to continue, e.g. OUTPUT_DIR/last.pt")
+    parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (CUDA DDP only)")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. -o train.epochs=5 (repeatable)")
+    args = parser.parse_args(argv)
+    overrides = list(args.override) + (["train.sync_bn=true"] if args.sync_bn else [])
+    cfg = load_config(args.config, overrides)
+    fit(cfg, validate=args.validate, resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
