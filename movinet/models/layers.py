@@ -158,9 +158,10 @@ class SpatialAvgPool(nn.Module):
         """x: (B, C, T, H, W) -> (B, C, T, H', W')."""
         (h0, h1), (w0, w1) = self._padding(x.shape[3], 1), self._padding(x.shape[4], 2)
         kernel, stride = (1, self.kernel, self.kernel), (1, self.stride, self.stride)
-        if h0 == h1 and w0 == w1:
+        if h0 == h1 and w0 == w1 and min(x.shape[3], x.shape[4]) >= self.kernel:
             return F.avg_pool3d(x, kernel, stride, (0, h0, w0), count_include_pad=False)
-        # Asymmetric: average over zero-padded windows, then rescale by the valid fraction.
+        # Asymmetric (or a map smaller than the window, which avg_pool3d refuses even when padded):
+        # average over zero-padded windows, then rescale by the valid fraction.
         padded = F.avg_pool3d(F.pad(x, (w0, w1, h0, h1)), kernel, stride)
         ones = x.new_ones((1, 1, 1, x.shape[3], x.shape[4]))
         valid = F.avg_pool3d(F.pad(ones, (w0, w1, h0, h1)), kernel, stride)

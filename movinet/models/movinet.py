@@ -136,6 +136,7 @@ class MoViNet(nn.Module):
         self.head = Head(in_channels, spec.head_channels, activation, **bn)
         self.classifier = Classifier(spec.head_channels, spec.hidden_channels, num_classes, classifier_activation, dropout)
         self.num_features = spec.head_channels
+        self.min_frame_size = self._smallest_valid_frame_size()
         if not self.classifier.logits.weight.is_meta:  # meta models (shape/MAC queries) need no init
             init_weights(self)
             nn.init.normal_(self.classifier.logits.weight, std=0.01)
@@ -151,6 +152,22 @@ class MoViNet(nn.Module):
     def _layers(self) -> list[BottleneckLayer]:
         return [layer for stage in self.blocks for layer in stage]
 
+    def _spatial_sizes(self, size: int) -> list[int]:
+        """Feature-map side after the stem and after every layer, for square frames of `size`."""
+        sizes = [self.stem.output_size(size, size)[0]]
+        for layer in self._layers():
+            sizes.append(layer.output_size(sizes[-1], sizes[-1])[0])
+            if layer.skip is not None and layer.skip.pool is not None:
+                sizes.append(layer.skip.pool.output_size(sizes[-2], sizes[-2])[0])
+        return sizes
+
+    def _smallest_valid_frame_size(self) -> int:
+        """Smallest frame side (>= MIN_FRAME_SIZE) for which no feature map vanishes."""
+        size = MIN_FRAME_SIZE
+        while min(self._spatial_sizes(size)) < 1:
+            size += 1
+        return size
+
     def _check_video(self, video: Tensor) -> None:
         if not isinstance(video, Tensor):
             raise ValueError(f"expected a torch.Tensor video of shape (B, 3, T, H, W), got {type(video).__name__}")
@@ -161,8 +178,8 @@ class MoViNet(nn.Module):
             raise ValueError(f"expected 3 RGB channels in dim 1 of (B, 3, T, H, W), got shape {tuple(video.shape)}")
         if not video.is_floating_point():
             raise ValueError(f"expected a floating-point video, got {video.dtype}; convert uint8 frames first")
-        if video.shape[2] < 1 or min(video.shape[3], video.shape[4]) < MIN_FRAME_SIZE:
-            raise ValueError(f"frames must be at least {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} px with T >= 1, "
+        if video.shape[2] < 1 or min(video.shape[3], video.shape[4]) < self.min_frame_size:
+            raise ValueError(f"frames must be at least {self.min_frame_size}x{self.min_frame_size} px with T >= 1, "
                              f"got T x H x W = {tuple(video.shape[2:])}")
 
     def forward_features(self, video: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -216,8 +233,8 @@ class MoViNet(nn.Module):
 
     def init_state(self, batch_size: int = 1, height: int = 172, width: int = 172) -> State:
         """Zero stream state (a fresh stream) for frames of height x width."""
-        if min(height, width) < MIN_FRAME_SIZE or batch_size < 1:
-            raise ValueError(f"need batch_size >= 1 and frames of at least {MIN_FRAME_SIZE} px, "
+        if min(height, width) < self.min_frame_size or batch_size < 1:
+            raise ValueError(f"need batch_size >= 1 and frames of at least {self.min_frame_size} px, "
                              f"got batch {batch_size}, {height}x{width}")
         device = next(self.parameters()).device
         return {name: torch.zeros(shape, dtype=dtype if dtype != torch.float32 else next(self.parameters()).dtype,
