@@ -1,0 +1,43 @@
+"""BatchNorm folding keeps the function and the stream behaviour."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import movinet
+from movinet.models.fuse import fuse_batchnorm
+
+
+def with_random_bn(name: str) -> movinet.MoViNet:
+    model = movinet.create_model(name).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm3d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("name", ["movinet_a0_base", "movinet_a0_stream", "movinet_a0_paddle"])
+def test_fused_model_computes_the_same_logits(name):
+    model = with_random_bn(name)
+    fused = fuse_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # the original is untouched
+    video = torch.rand(1, 3, 5, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(video), model(video), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_stream_model_streams():
+    model = with_random_bn("movinet_a0_stream")
+    fused = fuse_batchnorm(model)
+    video = torch.rand(1, 3, 4, 48, 48)
+    state = fused.init_state(1, 48, 48)
+    with torch.inference_mode():
+        for t in range(4):
+            logits, state = fused.stream_step(video[:, :, t:t + 1], state)
+        torch.testing.assert_close(logits, model(video), rtol=1e-4, atol=1e-4)
