@@ -3,6 +3,10 @@
     movinet list
     movinet convert tf CKPT_DIR_OR_TARBALL --model movinet_a0_base -o a0_base.safetensors
     movinet convert paddle MoViNetA0_k400.pdparams --model movinet_a0_paddle -o a0_paddle.safetensors
+    movinet export  -c configs/movinet_k400_frame.yaml -p best.safetensors -o inference/
+    movinet predict --input_file video.mp4 --config configs/movinet_k400_frame.yaml \
+                    --model_file inference/movinet_a0_paddle.onnx
+    movinet stream  --input 0 --model_file inference/movinet_a0_stream.onnx   # camera 0
 
 Heavy imports happen inside handlers so `movinet --help` stays fast. Every handler returns an exit
 code; user errors (ValueError, FileNotFoundError) print one line, never a stack trace.
@@ -50,6 +54,62 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_config(path: str | None, overrides: Sequence[str] = ()):
+    if path is None:
+        return None
+    from movinet.engine.config import load_config
+
+    return load_config(path, list(overrides))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from movinet.export.onnx import export_from_weights
+    from movinet.inference.preprocess import preprocessing_dict
+
+    cfg = _load_config(args.config, args.override)
+    data = cfg.data
+    preprocessing = preprocessing_dict(
+        frames=data.sampling.num_frames, crop_size=data.transform.crop_size, short_size=data.transform.short_size,
+        preset=data.transform.preset, sampling=data.sampling.mode, normalize=data.transform.normalize,
+        temporal_stride=data.sampling.temporal_stride)
+    result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
+                                 dynamic_spatial=args.dynamic_spatial, opset=args.opset)
+    print(f"wrote {result.onnx_path}\nwrote {result.json_path}")
+    print(f"ONNX Runtime vs PyTorch ({result.kind}): max |diff| {result.max_abs_error:.3g}, "
+          f"relative error {result.relative_error:.3g}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from movinet.inference.predict import load_predictor, predict_files, print_results
+
+    cfg = _load_config(args.config)
+    model_file = args.model_file or args.weights
+    if model_file is None:
+        raise ValueError("give --model_file OUT_DIR/<model>.onnx (from `movinet export`) or -w WEIGHTS.safetensors")
+    predictor = load_predictor(model_file, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
+                               num_threads=args.cpu_threads, model_name=cfg.model.name if cfg else None)
+    results = predict_files(args.input_file, predictor, top_k=args.top_k, batch_size=args.batch_size,
+                            progress=not args.json)
+    return 1 if print_results(results, top_k=args.top_k, json_lines=args.json) else 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from movinet.inference.predict import load_predictor
+    from movinet.inference.stream import run_stream
+
+    cfg = _load_config(args.config)
+    model_file = args.model_file or args.weights
+    if model_file is None:
+        raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
+    predictor = load_predictor(model_file, use_gpu=args.use_gpu, model_name=cfg.model.name if cfg else None)
+    source = int(args.input) if args.input.isdigit() else args.input
+    summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
+                         max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,
+                         print_every=args.print_every)
+    return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
+
+
 # ------------------------------------------------------------------------------------------------
 # parser
 
@@ -76,6 +136,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="checkpoint path")
     p.add_argument("--model", required=True, help="target model name (see `movinet list`)")
     p.add_argument("-o", "--output", required=True, help="output .safetensors path (a .json sidecar is written too)")
+
+    p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
+    p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
+    p.add_argument("-p", "--params", required=True, help="weights: .safetensors (or a training checkpoint .pt)")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--dynamic_spatial", action="store_true", help="base models: allow other frame sizes")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--override", "-O", action="append", default=[], metavar="KEY=VALUE", help="config override")
+
+    p = _add(sub, "predict", cmd_predict, "classify video files with an exported ONNX model or PyTorch weights")
+    p.add_argument("--input_file", "-i", required=True, help="a video, a directory of videos, or a .txt list")
+    p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
+    p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export`")
+    p.add_argument("-w", "--weights", help="PyTorch weights (.safetensors) instead of an ONNX model")
+    p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
+    p.add_argument("--use_tensorrt", action="store_true", help="ONNX Runtime TensorRT execution provider")
+    p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for ONNX Runtime")
+    p.add_argument("--top_k", type=int, default=1, help="print the k best classes (default 1)")
+    p.add_argument("--batch_size", type=int, default=1, help="videos per model call")
+    p.add_argument("--json", action="store_true", help="one JSON object per file instead of text")
+
+    p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
+    p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx)")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("--config", "-c", help="the training config (optional)")
+    p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
+    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument("--fps", type=float, default=None, help="resample to this rate (default: the model's, 5 fps)")
+    p.add_argument("--chunk", type=int, default=1, help="frames per model step")
+    p.add_argument("--max_frames", type=int, default=None, help="stop after this many model frames")
+    p.add_argument("--json_out", default=None, help="write JSON lines per step to this file ('-' for stdout)")
+    p.add_argument("--annotate", default=None, metavar="OUT.mp4", help="write the video with the top-k drawn on it")
+    p.add_argument("--print_every", type=int, default=1, help="print every N steps (0: only the summary)")
     return parser
 
 

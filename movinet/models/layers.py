@@ -73,6 +73,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TF SAME padding (before, after) for one axis: asymmetric (more after) when odd in total."""
+    size = int(size)  # a Python int even under the ONNX tracer: conv/pool pads must be constants
     total = max(kernel - ((size - 1) % stride + 1), 0)
     return total // 2, total - total // 2
 

@@ -1,0 +1,441 @@
+"""ONNX export of MoViNet base and stream models, with a JSON sidecar and an ONNX Runtime check.
+
+Two graph kinds (the sidecar's `kind`):
+
+* **base** (non-causal models): input `video` (B, 3, T, H, W) float32, output `logits`
+  (B, num_classes); batch and frame count are dynamic, H and W optionally.
+* **stream** (causal models): one *step* of `stream_step`. Inputs `video` (B, 3, t, H, W) and every
+  state tensor as `state.<key>`; outputs `logits` and `new_state.<key>`, in the same key order.
+  Batch and t are dynamic; the state shapes are fixed by H and W. A runtime starts from zeros
+  (shapes and dtypes are in the sidecar) and feeds each `new_state.*` back as `state.*`. The frame
+  counters are int64 graph inputs, never constants: a state frozen into the graph is the known
+  failure of other ports, and `verify` would catch it.
+
+Exporter: the TorchScript-based `torch.onnx.export(..., dynamo=False)`. It traces the 40-odd state
+inputs of a stream step and its dynamic frame count directly (tracing records the shape ops), and
+the result is checked against eager PyTorch on every export. The `torch.export`-based exporter
+needs a dynamic-shape spec per state input and guards on the Python-level TF SAME padding, and
+brings no benefit for these fixed-topology graphs. TF SAME padding is computed in Python, so it is
+baked in for the export size: a `dynamic_spatial` graph of an official model is exact only for
+sizes congruent to the export size modulo 32 (the sidecar's `spatial_multiple`); PaddleVideo's
+explicit padding has no such limit.
+
+Files: `<out_dir>/<model_name>.onnx` and `<out_dir>/<model_name>.json`. The ONNX file also carries
+`movinet.model_name` / `movinet.kind` metadata, so a runtime can tell a sidecar made for another
+model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from movinet.inference.preprocess import Preprocessing, resolve_preprocessing
+from movinet.models.movinet import MoViNet
+from movinet.models.registry import get_model_info
+
+SIDECAR_FORMAT = "movinet-onnx"
+SIDECAR_VERSION = 1
+MAX_RELATIVE_ERROR = 1e-4
+# Five stride-2 stages: TF SAME padding repeats with period 2**5 in H and W.
+SAME_PADDING_PERIOD = 32
+_VERIFY_CHUNK = 2  # a last multi-frame step proves the frame axis of a stream graph is dynamic
+
+
+class ExportError(ValueError):
+    """The export failed, or ONNX Runtime disagrees with PyTorch beyond tolerance."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """ONNX Runtime vs PyTorch on random input.
+
+    Attributes:
+        max_abs_error: max |logits_ort - logits_torch| over every checked output.
+        relative_error: ||logits_ort - logits_torch|| / ||logits_torch||.
+        state_max_abs_error: max |new_state_ort - new_state_torch| (stream graphs).
+        checks: what was run, e.g. "clip 1x3x8x64x64" or "stream 10 steps".
+    """
+
+    max_abs_error: float
+    relative_error: float
+    state_max_abs_error: float | None
+    checks: list[str]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export_onnx` wrote."""
+
+    onnx_path: Path
+    json_path: Path
+    kind: str
+    max_abs_error: float | None
+    relative_error: float | None
+
+
+# ------------------------------------------------------------------------------------------------
+# graph wrappers
+
+
+class _ClipGraph(nn.Module):
+    """video (B, 3, T, H, W) -> logits (B, classes)."""
+
+    def __init__(self, model: MoViNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, video: Tensor) -> Tensor:
+        return self.model(video)
+
+
+class _StepGraph(nn.Module):
+    """(video, *state tensors in `keys` order) -> (logits, *new state tensors in the same order)."""
+
+    def __init__(self, model: MoViNet, keys: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.keys = keys
+
+    def forward(self, video: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
+        logits, new_state = self.model.stream_step(video, dict(zip(self.keys, states)))
+        return (logits, *(new_state[key] for key in self.keys))
+
+
+# ------------------------------------------------------------------------------------------------
+# export
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _state_spec(model: MoViNet, batch_size: int, height: int, width: int) -> list[dict[str, Any]]:
+    spec = []
+    for key, (shape, dtype) in model.state_shapes(batch_size, height, width).items():
+        spec.append({"key": key, "input": f"state.{key}", "output": f"new_state.{key}",
+                     "shape": list(shape), "dtype": _dtype_name(dtype),
+                     "batch_axis": 0 if dtype.is_floating_point else None})
+    return spec
+
+
+def _trace_export(graph: nn.Module, args: tuple[Tensor, ...], path: Path, *, input_names: list[str],
+                  output_names: list[str], dynamic_axes: dict[str, dict[int, str]], opset: int) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        # Tracer warnings flag the Python-level padding arithmetic, constant by design (see module doc).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, args, str(path), input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
+                          dynamo=False)
+
+
+def _add_metadata(path: Path, props: dict[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def _example_video(shape: tuple[int, ...], normalize: str, seed: int) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    if normalize == "imagenet":
+        return torch.randn(shape, generator=generator)
+    return torch.rand(shape, generator=generator)
+
+
+def _ort_session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _errors(ours: list[np.ndarray], refs: list[np.ndarray]) -> tuple[float, float]:
+    diff = np.concatenate([(a.astype(np.float64) - b).ravel() for a, b in zip(ours, refs)])
+    ref = np.concatenate([b.astype(np.float64).ravel() for b in refs])
+    return float(np.abs(diff).max()), float(np.linalg.norm(diff) / max(np.linalg.norm(ref), 1e-30))
+
+
+@torch.no_grad()
+def _verify_base(path: Path, model: MoViNet, shapes: list[tuple[int, ...]], normalize: str) -> Verification:
+    session = _ort_session(path)
+    ours, refs, checks = [], [], []
+    for seed, shape in enumerate(shapes):
+        video = _example_video(shape, normalize, seed)
+        refs.append(model(video).numpy())
+        ours.append(session.run(["logits"], {"video": video.numpy()})[0])
+        checks.append("clip " + "x".join(map(str, shape)))
+    max_abs, relative = _errors(ours, refs)
+    return Verification(max_abs, relative, None, checks)
+
+
+@torch.no_grad()
+def _verify_stream(path: Path, model: MoViNet, batch_size: int, height: int, width: int, steps: int,
+                   normalize: str) -> Verification:
+    session = _ort_session(path)
+    chunks = [1] * steps + [_VERIFY_CHUNK]
+    video = _example_video((batch_size, 3, sum(chunks), height, width), normalize, seed=0)
+    state = model.init_state(batch_size, height, width)
+    keys = list(state)
+    feeds = {key: value.numpy() for key, value in state.items()}
+    ours, refs, state_error, start = [], [], 0.0, 0
+    for size in chunks:
+        clip = video[:, :, start:start + size]
+        start += size
+        logits, state = model.stream_step(clip, state)
+        outputs = session.run(None, {"video": clip.numpy(), **{f"state.{k}": feeds[k] for k in keys}})
+        feeds = dict(zip(keys, outputs[1:]))
+        refs.append(logits.numpy())
+        ours.append(outputs[0])
+        for key in keys:
+            # Counters are int64: any difference means the state was not threaded through.
+            state_error = max(state_error, float(np.abs(feeds[key].astype(np.float64) - state[key].numpy()).max()))
+    max_abs, relative = _errors(ours, refs)
+    checks = [f"stream {len(chunks)} steps (chunks {chunks}) of {batch_size}x3xtx{height}x{width}, state fed back"]
+    return Verification(max_abs, relative, state_error, checks)
+
+
+def _sizes(prep: Preprocessing, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
+    return (frames or prep.frames, height or prep.height, width or prep.width)
+
+
+def _check_inputs(model: nn.Module, model_name: str, labels: list[str] | None, batch_size: int,
+                  stream_steps: int, opset: int) -> None:
+    get_model_info(model_name)  # a clear error for unknown names
+    if not isinstance(model, MoViNet):
+        raise ValueError(f"export_onnx needs a movinet MoViNet model, got {type(model).__name__}")
+    if labels is not None and len(labels) != model.num_classes:
+        raise ValueError(f"{len(labels)} labels given for a model with {model.num_classes} classes")
+    if batch_size < 1 or stream_steps < 1:
+        raise ValueError(f"batch_size and stream_steps must be >= 1, got {batch_size} and {stream_steps}")
+    if opset < 13:
+        raise ValueError(f"opset {opset} is too old; use 13 or newer (17 is the default)")
+
+
+def export_onnx(
+    model: MoViNet,
+    out_dir: str | os.PathLike,
+    *,
+    model_name: str,
+    labels: list[str] | None = None,
+    preprocessing: dict[str, Any] | Preprocessing | None = None,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    batch_size: int = 1,
+    dynamic_spatial: bool = False,
+    opset: int = 17,
+    verify: bool = True,
+    stream_steps: int = 8,
+) -> ExportResult:
+    """Export `model` to `<out_dir>/<model_name>.onnx` plus the `<model_name>.json` sidecar.
+
+    A causal model (`model.is_causal`) gives a stream *step* graph, any other a base graph (see
+    the module docstring for names and shapes).
+
+    Args:
+        model: the MoViNet to export (its train/eval mode is restored afterwards).
+        out_dir: output folder (created).
+        model_name: registry name; recorded in both files.
+        labels: class names (default: `model.labels` when the model was loaded from weights).
+        preprocessing: the input pipeline dict (default: `model.preprocessing` or the registry's).
+        frames: clip length of whole-video prediction and of the base graph's example input
+            (default: the preprocessing's).
+        height / width: input size (default: the preprocessing's). Sets the stream state shapes.
+        batch_size: batch of the example input (the batch axis is dynamic anyway).
+        dynamic_spatial: dynamic H and W (base graphs only; see the module doc for official models).
+        opset: ONNX opset.
+        verify: compare ONNX Runtime with PyTorch and fail on a relative error above 1e-4.
+        stream_steps: single-frame steps of the stream check (plus one 2-frame step).
+
+    Returns:
+        ExportResult with both paths and the verification errors (None without `verify`).
+
+    Raises:
+        ValueError: bad arguments (a stream graph with `dynamic_spatial`, labels of the wrong length).
+        ExportError: the exporter failed or ONNX Runtime disagrees with PyTorch; nothing is left
+            in `out_dir` then.
+    """
+    _check_inputs(model, model_name, labels, batch_size, stream_steps, opset)
+    if model.causal and dynamic_spatial:
+        raise ValueError("a stream graph's state shapes follow H and W: export one graph per frame size "
+                         "(dynamic_spatial=False)")
+    base_prep = preprocessing if preprocessing is not None else getattr(model, "preprocessing", None)
+    prep = resolve_preprocessing(model_name, base_prep, frames=frames, height=height, width=width,
+                                 causal=model.causal)
+    labels = labels if labels is not None else getattr(model, "labels", None)
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path, json_path = out / f"{model_name}.onnx", out / f"{model_name}.json"
+    tmp_path = out / f".{model_name}.{os.getpid()}.onnx.tmp"
+    was_training = model.training
+    try:
+        model.eval()
+        spec = _export_graph(model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
+                             opset=opset, model_name=model_name)
+        verification = _verify(model, tmp_path, prep, batch_size, dynamic_spatial, stream_steps) if verify else None
+        if verification is not None and not verification.relative_error <= MAX_RELATIVE_ERROR:
+            raise ExportError(f"ONNX Runtime disagrees with PyTorch for {model_name}: relative error "
+                              f"{verification.relative_error:.3g} > {MAX_RELATIVE_ERROR:g} (max |diff| "
+                              f"{verification.max_abs_error:.3g}); the graph was not written")
+        sidecar = _sidecar(model, model_name, spec, prep, labels, opset, verification, onnx_path.name)
+        os.replace(tmp_path, onnx_path)
+        json_path.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+    finally:
+        tmp_path.unlink(missing_ok=True)
+        model.train(was_training)
+    return ExportResult(onnx_path, json_path, spec["kind"],
+                        None if verification is None else verification.max_abs_error,
+                        None if verification is None else verification.relative_error)
+
+
+def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size: int, dynamic_spatial: bool,
+                  opset: int, model_name: str) -> dict[str, Any]:
+    """Write the ONNX graph; returns the input/output/state description for the sidecar."""
+    height, width = prep.height, prep.width
+    if model.causal:
+        states = _state_spec(model, batch_size, height, width)
+        keys = [entry["key"] for entry in states]
+        zero = model.init_state(batch_size, height, width)
+        video = _example_video((batch_size, 3, _VERIFY_CHUNK, height, width), prep.normalize, seed=0)
+        graph: nn.Module = _StepGraph(model, keys)
+        args: tuple[Tensor, ...] = (video, *(zero[key] for key in keys))
+        input_names = ["video", *(entry["input"] for entry in states)]
+        output_names = ["logits", *(entry["output"] for entry in states)]
+        axes = {"video": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}
+        for entry in states:
+            if entry["batch_axis"] is not None:
+                axes[entry["input"]] = axes[entry["output"]] = {0: "batch"}
+    else:
+        states = []
+        video = _example_video((batch_size, 3, prep.frames, height, width), prep.normalize, seed=0)
+        graph, args = _ClipGraph(model), (video,)
+        input_names, output_names = ["video"], ["logits"]
+        axes = {"video": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}
+        if dynamic_spatial:
+            axes["video"].update({3: "height", 4: "width"})
+    graph.eval()
+    try:
+        _trace_export(graph, args, path, input_names=input_names, output_names=output_names,
+                      dynamic_axes=axes, opset=opset)
+        kind = "stream" if model.causal else "base"
+        _add_metadata(path, {"movinet.model_name": model_name, "movinet.kind": kind,
+                             "movinet.num_classes": str(model.num_classes)})
+    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
+        raise ExportError(f"torch.onnx.export failed for {model_name}: {error}") from error
+    video_shape: list[int | str] = ["batch", 3, "frames", height, width]
+    if dynamic_spatial:
+        video_shape[3:] = ["height", "width"]
+    return {
+        "kind": kind,
+        "inputs": [{"name": "video", "shape": video_shape, "dtype": "float32", "layout": "B,3,T,H,W"}]
+        + [{"name": e["input"], "shape": e["shape"], "dtype": e["dtype"]} for e in states],
+        "outputs": [{"name": "logits", "shape": ["batch", model.num_classes], "dtype": "float32"}]
+        + [{"name": e["output"], "shape": e["shape"], "dtype": e["dtype"]} for e in states],
+        "states": states,
+        "dynamic_axes": {"batch": True, "frames": True, "spatial": dynamic_spatial},
+    }
+
+
+def _verify(model: MoViNet, path: Path, prep: Preprocessing, batch_size: int, dynamic_spatial: bool,
+            stream_steps: int) -> Verification:
+    height, width = prep.height, prep.width
+    if model.causal:
+        return _verify_stream(path, model, batch_size, height, width, stream_steps, prep.normalize)
+    # A second, shorter clip with another batch size checks that those axes are really dynamic.
+    shapes = [(batch_size, 3, prep.frames, height, width), (batch_size + 1, 3, max(1, prep.frames // 2), height, width)]
+    if dynamic_spatial:
+        period = SAME_PADDING_PERIOD
+        shapes.append((batch_size, 3, max(1, prep.frames // 2), height + period, width + period))
+    return _verify_base(path, model, shapes, prep.normalize)
+
+
+def _sidecar(model: MoViNet, model_name: str, spec: dict[str, Any], prep: Preprocessing, labels: list[str] | None,
+             opset: int, verification: Verification | None, onnx_file: str) -> dict[str, Any]:
+    info = get_model_info(model_name)
+    spatial_multiple = None
+    if spec["dynamic_axes"]["spatial"] and info.family == "official":
+        spatial_multiple = SAME_PADDING_PERIOD
+    return {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "model_name": model_name,
+        "family": info.family,
+        "kind": spec["kind"],
+        "onnx_file": onnx_file,
+        "num_classes": model.num_classes,
+        "labels": list(labels) if labels is not None else None,
+        "label_set": info.labels if labels is not None and len(labels) == info.num_classes else None,
+        "opset": opset,
+        "exporter": f"torch.onnx.export(dynamo=False), torch {torch.__version__}",
+        "input_layout": "B,3,T,H,W",
+        "input_size": {"frames": prep.frames, "height": prep.height, "width": prep.width},
+        "dynamic_axes": spec["dynamic_axes"],
+        "spatial_multiple": spatial_multiple,
+        "preprocessing": prep.to_dict(),
+        "inputs": spec["inputs"],
+        "outputs": spec["outputs"],
+        "states": spec["states"],
+        "verification": None if verification is None else asdict(verification),
+    }
+
+
+def export_from_weights(
+    weights: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    model_name: str | None = None,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    batch_size: int = 1,
+    dynamic_spatial: bool = False,
+    opset: int = 17,
+    verify: bool = True,
+    stream_steps: int = 8,
+) -> ExportResult:
+    """Load a movinet `.safetensors` file and export it (`movinet export -c CONFIG -p WEIGHTS -o DIR`).
+
+    Args:
+        weights: a `.safetensors` written by `movinet convert`, training or `save_weights`.
+        out_dir: output folder.
+        model_name: the expected model (e.g. from the config); None takes the file's. A model
+            trained causal (metadata `causal`) is rebuilt causal and exported as a stream graph.
+        frames / height / width / preprocessing: the config's input pipeline; defaults come from
+            the weights' metadata. Other arguments as in `export_onnx`.
+
+    Returns:
+        ExportResult.
+
+    Raises:
+        FileNotFoundError: `weights` does not exist.
+        ValueError: the file is not movinet weights, or holds another model than `model_name`.
+    """
+    from movinet.models.registry import create_model
+    from movinet.models.weights import load_weights
+
+    _, meta = load_weights(weights)
+    file_model = meta.get("model_name")
+    if model_name is not None and file_model != model_name:
+        raise ValueError(f"{weights} holds weights for {file_model!r}, but {model_name!r} was asked for; "
+                         "check the config's model name or pass the matching weights")
+    name = model_name or file_model
+    model = create_model(name, weights=weights, causal=meta.get("causal"))
+    prep = {**(meta.get("preprocessing") or {}), **(preprocessing or {})}
+    return export_onnx(model, out_dir, model_name=name, labels=meta.get("labels"), preprocessing=prep or None,
+                       frames=frames, height=height, width=width, batch_size=batch_size,
+                       dynamic_spatial=dynamic_spatial, opset=opset, verify=verify, stream_steps=stream_steps)
