@@ -6,13 +6,20 @@ from movinet.data.datasets import (
     SkippedSampleWarning,
     VideoClipDataset,
     build_dataset,
+    load_inference_clip,
     read_labels_file,
     read_list_file,
     scan_class_folders,
 )
 from movinet.data.prepare import ExtractionSummary, extract_frames, write_video_list
 from movinet.data.sampling import clip_indices, segment_indices
-from movinet.data.synthetic import MOTION_CLASSES, make_motion_dataset, make_motion_video, render_motion_clip
+from movinet.data.synthetic import (
+    FLIP_INVARIANT_CLASSES,
+    MOTION_CLASSES,
+    make_motion_dataset,
+    make_motion_video,
+    render_motion_clip,
+)
 from movinet.data.transforms import build_transform, normalize, preprocess_for_inference
 from movinet.data.video import (
     VideoDecodeError,
@@ -32,6 +39,7 @@ __all__ = [
     "SkippedSampleWarning",
     "VideoClipDataset",
     "build_dataset",
+    "load_inference_clip",
     "read_labels_file",
     "read_list_file",
     "scan_class_folders",
@@ -40,6 +48,7 @@ __all__ = [
     "write_video_list",
     "clip_indices",
     "segment_indices",
+    "FLIP_INVARIANT_CLASSES",
     "MOTION_CLASSES",
     "make_motion_dataset",
     "make_motion_video",

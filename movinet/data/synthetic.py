@@ -1,16 +1,21 @@
 """A small synthetic "motion" dataset whose classes differ only in how things move.
 
 Each video shows a textured two-coloured bar on a noisy textured background. The class is the
-motion: moving left / right / up / down, growing / shrinking, rotating clockwise /
-counter-clockwise. Every class is a constant-speed shift of one circular state variable
-(position on a torus, log-size that wraps from largest back to smallest, angle), started at a
-uniformly random phase; shape, colours, size, position and angle are drawn from the same
-distributions for all classes. So the distribution of any single frame is exactly the same for
-every class: no frame alone tells the class. A shuffled frame set still tells the motion axis
-(e.g. horizontal vs vertical), never the direction, since each class's time reversal is another
-class.
+motion: moving up / down, growing / shrinking, widening / narrowing (stretching along the image's
+x axis while squeezing along y, or the reverse), moving left / right. Every class is a
+constant-speed shift of one circular state variable (position on a torus; log-size and
+log-aspect, which wrap from one end of their range to the other), started at a uniformly random
+phase; shape, colours, size, aspect, position and angle are drawn from the same distributions, in
+the same order, for all classes. So the distribution of any single frame is exactly the same for
+every class, and for one seed the first frame is identical whatever the class: no frame alone
+tells the class. A shuffled frame set still tells the motion axis (e.g. size vs position), never
+the direction, since each class's time reversal is another class.
 
-Used by `movinet demo` and the tests: 6 classes x 40 videos of 16 frames at 64 px take a few
+The first six classes (`FLIP_INVARIANT_CLASSES`) keep their label under a horizontal flip, so
+they can be trained with the flip augmentation of both presets; a flip swaps move_left and
+move_right, so those two need flipping off.
+
+Used by `movinet demo` and the tests: 6 classes x 50 videos of 16 frames at 64 px take a few
 seconds to write.
 """
 
@@ -24,61 +29,81 @@ from PIL import Image
 
 from movinet.data.video import write_video
 
-__all__ = ["MOTION_CLASSES", "render_motion_clip", "make_motion_video", "make_motion_dataset"]
+__all__ = [
+    "MOTION_CLASSES",
+    "FLIP_INVARIANT_CLASSES",
+    "render_motion_clip",
+    "make_motion_video",
+    "make_motion_dataset",
+]
 
 MOTION_CLASSES = (
-    "move_left",
-    "move_right",
     "move_up",
     "move_down",
     "grow",
     "shrink",
-    "rotate_cw",
-    "rotate_ccw",
+    "widen",
+    "narrow",
+    "move_left",
+    "move_right",
 )
+FLIP_INVARIANT_CLASSES = MOTION_CLASSES[:6]
 
-# Half-length of the bar as a fraction of the frame side; the largest still fits in half a frame
-# when rotated, so the wrap-around drawing never overlaps itself.
-_MIN_HALF_LENGTH = 0.1
-_MAX_HALF_LENGTH = 0.4
+# Half-length of the bar as a fraction of the frame side, and the largest stretch along one image
+# axis: even the largest, most stretched bar spans less than half the frame, so the wrap-around
+# drawing never overlaps itself.
+_MIN_HALF_LENGTH = 0.08
+_MAX_HALF_LENGTH = 0.28
+_MAX_STRETCH = 1.5
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    # Clutter at a lower contrast than the bar, so the bar's motion is the strongest signal.
     coarse = rng.uniform(0, 255, size=(6, 6, 3)).astype(np.uint8)
     smooth = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), dtype=np.float32)
-    noise = rng.standard_normal(size=(size, size, 3), dtype=np.float32) * 10
-    return smooth * 0.6 + np.float32(rng.uniform(0, 100)) + noise
+    noise = rng.standard_normal(size=(size, size, 3), dtype=np.float32) * 6
+    return smooth * 0.4 + np.float32(rng.uniform(40, 110)) + noise
+
+
+def _wrap(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    return low + (values - low) % (high - low)
 
 
 def _trajectory(class_name: str, rng: np.random.Generator, num_frames: int, size: int) -> dict[str, np.ndarray]:
-    """Per-frame centre x, y (px), log half-length and angle (rad) of the bar."""
+    """Per-frame state of the bar: centre x, y (px), log half-length, angle (rad), log aspect.
+
+    The log aspect `a` stretches the bar by exp(a / 2) along the image x axis and exp(-a / 2)
+    along y.
+    """
     t = np.arange(num_frames, dtype=np.float64)
     low, high = np.log(_MIN_HALF_LENGTH * size), np.log(_MAX_HALF_LENGTH * size)
+    max_aspect = 2 * np.log(_MAX_STRETCH)
     state = {
         "x": np.full(num_frames, rng.uniform(0, size)),
         "y": np.full(num_frames, rng.uniform(0, size)),
         "log_size": np.full(num_frames, rng.uniform(low, high)),
         "angle": np.full(num_frames, rng.uniform(0, 2 * np.pi)),
+        "log_aspect": np.full(num_frames, rng.uniform(-max_aspect, max_aspect)),
     }
-    speed = rng.uniform(1.0, 2.5) * size / 64
-    spin = rng.uniform(0.08, 0.2)
-    zoom = rng.uniform(1 / 32, 1 / 20) * (high - low)
-    step = {
-        "move_left": ("x", -speed),
-        "move_right": ("x", speed),
+    speed = rng.uniform(1.5, 3.0) * size / 64
+    zoom = rng.uniform(1 / 24, 1 / 14) * (high - low)
+    stretch = rng.uniform(1 / 24, 1 / 14) * 2 * max_aspect
+    key, rate = {
         "move_up": ("y", -speed),
         "move_down": ("y", speed),
         "grow": ("log_size", zoom),
         "shrink": ("log_size", -zoom),
-        # Image y points down, so a growing angle turns clockwise on screen.
-        "rotate_cw": ("angle", spin),
-        "rotate_ccw": ("angle", -spin),
+        "widen": ("log_aspect", stretch),
+        "narrow": ("log_aspect", -stretch),
+        "move_left": ("x", -speed),
+        "move_right": ("x", speed),
     }[class_name]
-    key, rate = step
     state[key] = state[key] + rate * t
-    state["x"] %= size
-    state["y"] %= size
-    state["log_size"] = low + (state["log_size"] - low) % (high - low)
+    # Every state is wrapped for every class, so frame 0 is bit-identical across classes.
+    state["x"] = _wrap(state["x"], 0, size)
+    state["y"] = _wrap(state["y"], 0, size)
+    state["log_size"] = _wrap(state["log_size"], low, high)
+    state["log_aspect"] = _wrap(state["log_aspect"], -max_aspect, max_aspect)
     return state
 
 
@@ -98,12 +123,14 @@ def _draw_bars(
     x, y = per_frame(path["x"]), per_frame(path["y"])
     half_length = per_frame(np.exp(path["log_size"]))
     cos, sin = per_frame(np.cos(path["angle"])), per_frame(np.sin(path["angle"]))
+    stretch_x = per_frame(np.exp(path["log_aspect"] / 2))
     # Wrapped offsets: the frame is a torus, so an object leaving one side enters the other.
-    dx = (grid[None, None, :] - x + size / 2) % size - size / 2
-    dy = (grid[None, :, None] - y + size / 2) % size - size / 2
+    # Dividing by the stretch maps a pixel back into the unstretched bar's frame.
+    dx = ((grid[None, None, :] - x + size / 2) % size - size / 2) / stretch_x
+    dy = ((grid[None, :, None] - y + size / 2) % size - size / 2) * stretch_x
     u = (dx * cos + dy * sin) / half_length
     v = (dy * cos - dx * sin) / half_length
-    distance = np.maximum(np.abs(u) - 1.0, np.abs(v) - 0.5) * half_length  # px outside the bar
+    distance = np.maximum(np.abs(u) - 1.0, np.abs(v) - 0.5) * half_length  # ~px outside the bar
     alpha = np.clip(0.5 - distance, 0.0, 1.0)[..., None]
     # Texture fixed to the bar (two colour halves, stripes), so rotation and scale are visible.
     texture = 0.75 + 0.25 * np.cos(np.pi * stripes * u)[..., None]
@@ -132,11 +159,12 @@ def render_motion_clip(
     if class_name not in MOTION_CLASSES:
         raise ValueError(f"unknown motion class {class_name!r}; choose from {MOTION_CLASSES}")
     background = _background(rng, size)
-    colours = rng.uniform(0, 255, size=(2, 3))
+    # Each channel either dark (0-64) or bright (191-255): vivid colours that stand out.
+    colours = (rng.integers(0, 2, size=(2, 3)) * 0.75 + rng.uniform(0, 0.25, size=(2, 3))) * 255
     stripes = rng.uniform(1.5, 3.0)
     path = _trajectory(class_name, rng, num_frames, size)
     frames = _draw_bars(background, colours, path, stripes)
-    frames += rng.standard_normal(size=frames.shape, dtype=np.float32) * 4
+    frames += rng.standard_normal(size=frames.shape, dtype=np.float32) * 3
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
@@ -163,7 +191,6 @@ def make_motion_video(
         The path written.
     """
     clip = render_motion_clip(class_name, np.random.default_rng(seed), num_frames=num_frames, size=size)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write_video(path, clip, fps)
 
 
@@ -189,7 +216,9 @@ def make_motion_dataset(
 
     Args:
         out_dir: Output folder (created).
-        num_classes: 1 to 8, the first classes of `MOTION_CLASSES` (6: moves and zooms).
+        num_classes: 1 to 8: the first classes of `MOTION_CLASSES` (up to 6 they are all
+            unchanged by a horizontal flip, safe with flip augmentation); labels follow the
+            sorted class names.
         videos_per_class: Training videos per class.
         val_videos_per_class: Validation videos per class.
         num_frames: Frames per video.
@@ -207,7 +236,9 @@ def make_motion_dataset(
     if layout not in ("folders", "videos"):
         raise ValueError(f"layout must be 'folders' or 'videos', got {layout!r}")
     root = Path(out_dir)
-    class_names = list(MOTION_CLASSES[:num_classes])
+    root.mkdir(parents=True, exist_ok=True)
+    # Sorted, so labels.txt agrees with the label order a folder scan gives (sorted folder names).
+    class_names = sorted(MOTION_CLASSES[:num_classes])
     base = root if layout == "folders" else root / "videos"
     seeds = np.random.SeedSequence(seed)
     lists: dict[str, list[str]] = {}
@@ -216,7 +247,6 @@ def make_motion_dataset(
         lines = []
         for label, name in enumerate(class_names):
             folder = base / split / name
-            folder.mkdir(parents=True, exist_ok=True)
             for index in range(per_class):
                 rng = np.random.default_rng(seeds.spawn(1)[0])
                 clip = render_motion_clip(name, rng, num_frames=num_frames, size=size)

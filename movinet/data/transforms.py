@@ -321,12 +321,12 @@ def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
     _check_clip(clip)
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {mode!r}")
-    video = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float() / 255.0
+    # Arithmetic in place on the channels-last copy (contiguous, one allocation); one layout
+    # change at the end.
+    video = torch.from_numpy(np.ascontiguousarray(clip)).float().div_(255.0)
     if mode == "imagenet":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1, 1)
-        video = (video - mean) / std
-    return video.contiguous()
+        video.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32)).div_(torch.tensor(IMAGENET_STD, dtype=torch.float32))
+    return video.permute(3, 0, 1, 2).contiguous()
 
 
 def _validate(cfg: TransformConfig) -> None:

@@ -101,6 +101,15 @@ def _to_rgb(frame: Any) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
+_FRAME_COUNTS: dict[tuple[str, int, int], int] = {}
+_FRAME_COUNT_CACHE_SIZE = 1_000_000
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    status = path.stat()
+    return str(path.resolve()), status.st_size, status.st_mtime_ns
+
+
 class VideoReader:
     """Random access to the frames of one video file. Use as a context manager or call `close()`.
 
@@ -122,6 +131,11 @@ class VideoReader:
         self._at_start = True  # nothing decoded since the file was opened
         self._rate = _stream_rate(self._stream)
         self._time_base = self._stream.time_base
+        # AVI stores decode order only; with B-frames its "timestamps" jump back and forth. Such
+        # files are read by counting frames from the start (no seeking).
+        self._timestamps_ok = (
+            self._rate is not None and self._time_base is not None and "avi" not in self._container.format.name
+        )
         self._start_pts: int | None = self._stream.start_time
         self._num_frames = int(self._stream.frames or 0)
         codec = self._stream.codec_context
@@ -143,10 +157,24 @@ class VideoReader:
         return float(self._rate) if self._rate is not None else 0.0
 
     @property
+    def codec(self) -> str:
+        """Name of the video codec, e.g. "h264"."""
+        return str(self._stream.codec_context.name)
+
+    @property
     def num_frames(self) -> int:
-        """Exact number of frames: the container's count, else counted by decoding the file once."""
+        """Exact number of frames: the container's count, else counted by decoding the file once.
+
+        Matroska/WebM files carry no count: the first call decodes the whole file (the count is
+        then cached per process, keyed by path, size and modification time).
+        """
         if self._num_frames <= 0:
-            self._num_frames = self._count_frames()
+            key = _file_key(self.path)
+            if key not in _FRAME_COUNTS:
+                if len(_FRAME_COUNTS) >= _FRAME_COUNT_CACHE_SIZE:
+                    _FRAME_COUNTS.pop(next(iter(_FRAME_COUNTS)))
+                _FRAME_COUNTS[key] = self._count_frames()
+            self._num_frames = _FRAME_COUNTS[key]
             if self._num_frames == 0:
                 raise VideoDecodeError(f"{self.path}: no frame could be decoded")
         return self._num_frames
@@ -210,17 +238,18 @@ class VideoReader:
             yield _to_rgb(frame)
 
     def _uses_timestamps(self) -> bool:
-        return self._rate is not None and self._time_base is not None
+        return self._timestamps_ok
 
     def _pts_of(self, index: int) -> int:
         seconds = Fraction(index) / self._rate
         return int((self._start_pts or 0) + math.floor(seconds / self._time_base))
 
-    def _index_of(self, frame: Any, counter: int) -> int:
+    def _index_of(self, frame: Any, counter: int, *, from_start: bool) -> int:
         if frame.pts is None or not self._uses_timestamps():
             return counter
-        if self._start_pts is None:
-            # No stream start in the header: the first frame decoded from the beginning defines it.
+        if from_start and counter == 0:
+            # The first decoded frame is frame 0 by definition. The header's stream start can be
+            # missing, or earlier than the first frame (edit lists, dropped leading B-frames).
             self._start_pts = frame.pts
         position = (frame.pts - self._start_pts) * self._time_base * self._rate
         return int(math.floor(position + Fraction(1, 2)))
@@ -248,19 +277,28 @@ class VideoReader:
             )
         unique = np.unique(wanted)
         found = self._read_unique(unique.tolist())
+        shapes = {frame.shape for frame in found.values()}
+        if len(shapes) > 1:
+            raise VideoDecodeError(f"{self.path}: the frame size changes within the video: {sorted(shapes)}")
         return np.stack([found[int(index)] for index in wanted])
 
     def _read_unique(self, wanted: list[int]) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}
         for group in _split_at_gaps(wanted, _RESEEK_GAP_FRAMES):
-            if not self._read_group(group, found, seek=group[0] >= _SEEK_MIN_INDEX):
-                # The seek landed after the first wanted frame (bad index in the container):
-                # decoding from the start is slow but always right.
-                self._read_group(group, found, seek=False)
+            if self._read_group(group, found, seek=group[0] >= _SEEK_MIN_INDEX):
+                continue
+            # The seek landed after the first wanted frame (bad index in the container):
+            # decoding from the start is slow but always right.
+            if not self._read_group(group, found, seek=False):
+                raise VideoDecodeError(f"{self.path}: frame {group[0]} cannot be located (broken timestamps)")
         return found
 
     def _read_group(self, group: list[int], found: dict[int, np.ndarray], *, seek: bool) -> bool:
-        """Decodes one run of wanted frames into `found`. Returns False if the seek overshot."""
+        """Decodes one run of wanted frames into `found`.
+
+        Returns False when the frames cannot be placed by their timestamps (the seek overshot, or
+        timestamps go backwards); the caller then decodes from the start.
+        """
         seek = seek and self._uses_timestamps() and self._start_pts is not None
         if seek:
             try:
@@ -275,7 +313,10 @@ class VideoReader:
         for counter, frame in enumerate(self._decode()):
             if seek and frame.pts is None:
                 return False  # after a seek only timestamps can tell where we are
-            index = self._index_of(frame, counter)
+            index = self._index_of(frame, counter, from_start=not seek)
+            if held is not None and index <= held[0] and self._uses_timestamps():
+                self._timestamps_ok = False  # count frames from now on
+                return False
             while position < len(group) and group[position] < index:
                 if held is None:
                     return False
@@ -289,6 +330,8 @@ class VideoReader:
             if position == len(group):
                 return True
             held = (index, frame)
+        if seek and held is None:
+            return False  # the seek landed at or past the end: the index lied
         self._fill_after_end(group[position:], held, found)
         return True
 
@@ -339,7 +382,10 @@ _CAMERA_PATTERN = re.compile(r"^\d+$")
 
 
 def _is_camera(source: str | int) -> bool:
-    return isinstance(source, int) or bool(_CAMERA_PATTERN.match(source))
+    if isinstance(source, int):
+        return True
+    # A file that happens to be called "0" is still a file.
+    return bool(_CAMERA_PATTERN.match(source)) and not Path(source).exists()
 
 
 def _open_source(source: str | int, options: dict[str, str] | None, timeout: float) -> tuple[Any, str]:
@@ -497,25 +543,28 @@ def write_video(
     pix_fmt: str = "yuv420p",
     options: dict[str, str] | None = None,
     gop_size: int | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Encodes RGB frames into a video file (the container follows the file extension).
 
     Args:
-        path: Output file, e.g. `clip.mp4`.
+        path: Output file, e.g. `clip.mp4` (missing folders are created).
         frames: (T, H, W, 3) uint8 RGB array, or an iterable of (H, W, 3) arrays.
         fps: Frame rate; a float is turned into a fraction (29.97 -> 2997/100).
         codec: Encoder name; default `default_video_codec()`.
         pix_fmt: Encoded pixel format ("yuv420p", "yuv444p", "gray", ...).
         options: Encoder options, e.g. {"crf": "18", "preset": "veryfast"}.
         gop_size: Frames between keyframes (None keeps the encoder default).
+        container_options: Muxer options, e.g. {"movflags": "faststart"} (index at the front).
 
     Returns:
         The path written.
     """
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     codec = codec or default_video_codec()
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(out), "w") as container:
+    with av.open(str(out), "w", container_options=container_options or {}) as container:
         stream = None
         for frame in frames:
             if stream is None:
@@ -529,6 +578,9 @@ def write_video(
                         options["threads"] = "1"
                 if options:
                     stream.options = dict(options)
+                elif codec != "libx264":
+                    # FFmpeg's default 200 kb/s smears small test clips; ~4 bits per pixel keeps detail.
+                    stream.bit_rate = int(4 * frame.shape[0] * frame.shape[1] * float(rate))
                 if gop_size is not None:
                     stream.codec_context.gop_size = gop_size
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
