@@ -54,6 +54,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from movinet.data.datasets import read_list_file
+    from movinet.data.prepare import extract_frames, write_video_list
+
+    source = args.input
+    if args.what == "videolist":
+        list_path, labels_path = write_video_list(source, args.list)
+        print(f"wrote {list_path}\nwrote {labels_path}")
+        return 0
+    if args.output is None:
+        raise ValueError("`movinet prepare frames` needs -o OUT_ROOT for the extracted frames")
+    if source.endswith((".txt", ".list")):  # a `path label` video list, paths relative to --root
+        videos = [(sample.path, sample.label) for sample in read_list_file(source, "videos", args.root)]
+    else:
+        videos = source  # a folder-per-class tree
+    summary = extract_frames(videos, args.output, list_out=args.list, short_size=args.short_size,
+                             num_workers=args.workers)
+    print(f"extracted {summary.num_frames} frames from {summary.num_videos} videos into {args.output}; "
+          f"list: {summary.list_path}" + (f", labels: {summary.labels_path}" if summary.labels_path else ""))
+    for path, reason in summary.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
 def _load_config(path: str | None, overrides: Sequence[str] = ()):
     if path is None:
         return None
@@ -136,6 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="checkpoint path")
     p.add_argument("--model", required=True, help="target model name (see `movinet list`)")
     p.add_argument("-o", "--output", required=True, help="output .safetensors path (a .json sidecar is written too)")
+
+    p = _add(sub, "prepare", cmd_prepare, "prepare a dataset: extract frames (PaddleVideo frame layout) "
+             "or write a video list for a folder-per-class tree")
+    p.add_argument("what", choices=["frames", "videolist"], help="frames: extract JPEG frames and write a "
+                   "`frame_dir num_frames label` list; videolist: write a `path label` list + labels.txt")
+    p.add_argument("input", help="a folder-per-class root (<root>/<class>/<video>), or for `frames` also a "
+                   "`path label` video list (.txt/.list)")
+    p.add_argument("--list", required=True, help="list file to write")
+    p.add_argument("-o", "--output", default=None, help="frames: output root of the frame folders")
+    p.add_argument("--root", default="", help="root of the paths in a video list")
+    p.add_argument("--short_size", type=int, default=None, help="frames: resize the shorter side to this")
+    p.add_argument("--workers", type=int, default=1, help="frames: parallel processes")
 
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
     p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
