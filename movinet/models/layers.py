@@ -124,6 +124,11 @@ class Conv3d(nn.Conv3d):
     def forward(self, x: Tensor, buffered: bool = False) -> Tensor:  # type: ignore[override]
         """x: (B, C_in, T, H, W) -> (B, C_out, T', H', W')."""
         pads = [self._axis_padding(axis, x.shape[2 + axis], buffered) for axis in range(3)]
+        if x.shape[2] == 1 and self.kernel_size[0] == 1 and pads[0] == (0, 0) and pads[1][0] == pads[1][1] \
+                and pads[2][0] == pads[2][1]:
+            # One frame (the streaming case): a 2D conv on a free view, much faster on CPU.
+            return F.conv2d(x.squeeze(2), self.weight.squeeze(2), self.bias, self.stride[1:],
+                            (pads[1][0], pads[2][0]), 1, self.groups).unsqueeze(2)
         if all(before == after for before, after in pads):
             # Symmetric: let the conv pad, which avoids a copy of the input.
             return F.conv3d(x, self.weight, self.bias, self.stride, tuple(p[0] for p in pads), 1, self.groups)
