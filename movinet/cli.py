@@ -86,16 +86,24 @@ def _load_config(path: str | None, overrides: Sequence[str] = ()):
     return load_config(path, list(overrides))
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from movinet.export.onnx import export_from_weights
+def _config_preprocessing(cfg) -> dict | None:
+    """The input pipeline a config trains with, in the form weights metadata and sidecars use."""
+    if cfg is None:
+        return None
     from movinet.inference.preprocess import preprocessing_dict
 
-    cfg = _load_config(args.config, args.override)
     data = cfg.data
-    preprocessing = preprocessing_dict(
+    return preprocessing_dict(
         frames=data.sampling.num_frames, crop_size=data.transform.crop_size, short_size=data.transform.short_size,
         preset=data.transform.preset, sampling=data.sampling.mode, normalize=data.transform.normalize,
         temporal_stride=data.sampling.temporal_stride)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from movinet.export.onnx import export_from_weights
+
+    cfg = _load_config(args.config, args.override)
+    preprocessing = _config_preprocessing(cfg)
     result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
                                  dynamic_spatial=args.dynamic_spatial, opset=args.opset)
     print(f"wrote {result.onnx_path}\nwrote {result.json_path}")
@@ -112,7 +120,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if model_file is None:
         raise ValueError("give --model_file OUT_DIR/<model>.onnx (from `movinet export`) or -w WEIGHTS.safetensors")
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
-                               num_threads=args.cpu_threads, model_name=cfg.model.name if cfg else None)
+                               num_threads=args.cpu_threads, model_name=cfg.model.name if cfg else None,
+                               preprocessing=_config_preprocessing(cfg))
     results = predict_files(args.input_file, predictor, top_k=args.top_k, batch_size=args.batch_size,
                             progress=not args.json)
     return 1 if print_results(results, top_k=args.top_k, json_lines=args.json) else 0
@@ -126,7 +135,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
-    predictor = load_predictor(model_file, use_gpu=args.use_gpu, model_name=cfg.model.name if cfg else None)
+    predictor = load_predictor(model_file, use_gpu=args.use_gpu, model_name=cfg.model.name if cfg else None,
+                               preprocessing=_config_preprocessing(cfg))
     source = int(args.input) if args.input.isdigit() else args.input
     summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
                          max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,

@@ -63,7 +63,7 @@ def test_export_predict_stream_round_trip(workdir, capsys):
     assert len(onnx_top) == 3 and onnx_top[0]["label"] in ("grow", "move_down", "move_up", "narrow", "shrink", "widen")
 
     assert main(["predict", "--input_file", str(workdir / "clip.mp4"), "-w", str(workdir / "model.safetensors"),
-                 "--json", "--top_k", "3"]) == 0
+                 "-c", str(workdir / "config.yaml"), "--json", "--top_k", "3"]) == 0
     torch_top = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["top_k"]
     assert [entry["class"] for entry in torch_top] == [entry["class"] for entry in onnx_top]
     for ours, theirs in zip(torch_top, onnx_top):  # the same frames and the same model: the same scores
