@@ -1,42 +1,10 @@
-"""Fixtures of the export tests: fixture weights and their verified ONNX exports."""
+"""Fixtures of the export tests: the same fixture weights, ONNX exports and videos as the inference tests."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-from tests.inference.assets import converted_weights, exported_onnx, noise_video, single_thread
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared, loaded machine two spinning threads run ~15x slower."""
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="session")
-def stream_weights(tmp_path_factory) -> Path:
-    return converted_weights(tmp_path_factory, "stream")
-
-
-@pytest.fixture(scope="session")
-def base_weights(tmp_path_factory) -> Path:
-    return converted_weights(tmp_path_factory, "base")
-
-
-@pytest.fixture(scope="session")
-def stream_onnx(tmp_path_factory) -> Path:
-    return exported_onnx(tmp_path_factory, "stream")
-
-
-@pytest.fixture(scope="session")
-def base_onnx(tmp_path_factory) -> Path:
-    return exported_onnx(tmp_path_factory, "base")
-
-
-@pytest.fixture(scope="session")
-def video(tmp_path_factory) -> Path:
-    """16 frames at 10 fps, 80 x 96."""
-    return noise_video(tmp_path_factory.mktemp("videos") / "clip.mp4")
+from tests.inference.conftest import (  # noqa: F401  (pytest finds fixtures by name in this namespace)
+    _one_torch_thread,
+    base_onnx,
+    base_weights,
+    stream_onnx,
+    stream_weights,
+    video,
+)
