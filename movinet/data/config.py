@@ -39,6 +39,9 @@ class TransformConfig:
             test = resize shorter side to short_size -> centre crop(s) of crop_size.
     normalize: "imagenet" (mean/std) or "unit" (RGB in [0, 1], the official TF models).
     test_num_crops: 1 (centre) or 3 (left/centre/right or top/centre/bottom) views per clip.
+    min_area_ratio / max_area_ratio / min_aspect_ratio / max_aspect_ratio: the "tf" preset's
+        random resized crop (TF `aug_min_area_ratio` ... `aug_max_aspect_ratio`).
+    flip: random horizontal flip in training (off for classes a mirror image turns into another).
     """
 
     preset: str = "paddle"
@@ -46,6 +49,11 @@ class TransformConfig:
     crop_size: int = 172
     normalize: str = "imagenet"
     test_num_crops: int = 1
+    min_area_ratio: float = 0.08
+    max_area_ratio: float = 1.0
+    min_aspect_ratio: float = 0.5
+    max_aspect_ratio: float = 2.0
+    flip: bool = True
 
 
 @dataclass

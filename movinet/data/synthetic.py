@@ -32,7 +32,9 @@ from movinet.data.video import write_video
 __all__ = [
     "MOTION_CLASSES",
     "FLIP_INVARIANT_CLASSES",
+    "SQUARE_CLASSES",
     "render_motion_clip",
+    "render_square_clip",
     "make_motion_video",
     "make_motion_dataset",
 ]
@@ -48,6 +50,11 @@ MOTION_CLASSES = (
     "move_right",
 )
 FLIP_INVARIANT_CLASSES = MOTION_CLASSES[:6]
+# The "squares" style (the demo's): a plain square that moves, changes size or fades. Each pair
+# (up/down, grow/shrink, fade_in/fade_out) is one clip and its time reversal, so only the order of
+# the frames tells the two apart; all six keep their label under a horizontal flip.
+SQUARE_CLASSES = ("move_up", "move_down", "grow", "shrink", "fade_in", "fade_out")
+STYLES = ("bars", "squares")
 
 # Half-length of the bar as a fraction of the frame side, and the largest stretch along one image
 # axis: even the largest, most stretched bar spans less than half the frame, so the wrap-around
@@ -168,6 +175,60 @@ def render_motion_clip(
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
+def render_square_clip(
+    class_name: str,
+    rng: np.random.Generator,
+    *,
+    num_frames: int = 16,
+    size: int = 64,
+) -> np.ndarray:
+    """Renders one clip of the easy "squares" style: a square moving, scaling or fading.
+
+    The motion is symmetric about the middle frame (offset u = t - (T-1)/2), so a clip of one class
+    played backwards is a clip of its pair class with the same random draw.
+
+    Args:
+        class_name: One of `SQUARE_CLASSES`.
+        rng: Random generator (colours, position, size, speed, noise).
+        num_frames: Frames.
+        size: Frame side in pixels.
+
+    Returns:
+        (num_frames, size, size, 3) uint8 RGB.
+    """
+    if class_name not in SQUARE_CLASSES:
+        raise ValueError(f"unknown square-motion class {class_name!r}; choose from {SQUARE_CLASSES}")
+    background = rng.uniform(0.0, 0.25, 3)
+    colour = rng.uniform(0.6, 1.0, 3)
+    centre_x, centre_y = rng.uniform(0.31, 0.69, 2) * size
+    half = rng.uniform(0.11, 0.17) * size
+    speed = rng.uniform(0.019, 0.031) * size  # pixels per frame
+    rows, cols = np.mgrid[0:size, 0:size]
+    middle = (num_frames - 1) / 2
+    frames = np.empty((num_frames, size, size, 3), np.float32)
+    for t in range(num_frames):
+        u = t - middle
+        y, h, alpha = centre_y, half, 1.0
+        if class_name in ("move_up", "move_down"):
+            y = centre_y + (speed * u if class_name == "move_down" else -speed * u)
+        elif class_name in ("grow", "shrink"):
+            h = half * 1.07 ** (u if class_name == "grow" else -u)
+        else:
+            ramp = 0.5 * u / max(middle, 1.0)
+            alpha = 0.55 + (ramp if class_name == "fade_in" else -ramp)
+        inside = (np.abs(cols - centre_x) <= h) & (np.abs(rows - y) <= h)
+        frames[t] = background
+        frames[t][inside] = alpha * colour + (1 - alpha) * background
+    frames += rng.normal(0.0, 0.03, size=(num_frames, size, size, 1)).astype(np.float32)
+    return np.clip(np.rint(frames * 255), 0, 255).astype(np.uint8)
+
+
+def _renderer(style: str):
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    return (render_motion_clip, MOTION_CLASSES) if style == "bars" else (render_square_clip, SQUARE_CLASSES)
+
+
 def make_motion_video(
     path: str | os.PathLike[str],
     class_name: str,
@@ -176,6 +237,7 @@ def make_motion_video(
     size: int = 64,
     fps: float = 8.0,
     seed: int = 0,
+    style: str = "bars",
 ) -> Path:
     """Writes one video of a motion class (e.g. a held-out clip for the prediction demo).
 
@@ -186,11 +248,13 @@ def make_motion_video(
         size: Frame side in pixels.
         fps: Frame rate of the file.
         seed: Seed of the random draw.
+        style: "bars" (`MOTION_CLASSES`) or "squares" (`SQUARE_CLASSES`).
 
     Returns:
         The path written.
     """
-    clip = render_motion_clip(class_name, np.random.default_rng(seed), num_frames=num_frames, size=size)
+    render, _ = _renderer(style)
+    clip = render(class_name, np.random.default_rng(seed), num_frames=num_frames, size=size)
     return write_video(path, clip, fps)
 
 
@@ -205,6 +269,7 @@ def make_motion_dataset(
     fps: float = 8.0,
     seed: int = 0,
     layout: str = "folders",
+    style: str = "bars",
 ) -> dict[str, object]:
     """Writes a train/val motion dataset of mp4 videos (H.264 when available, else MPEG-4).
 
@@ -226,19 +291,22 @@ def make_motion_dataset(
         fps: Frame rate of the files.
         seed: Seed; the same seed writes the same dataset.
         layout: "folders" or "videos".
+        style: "bars" (the hard default: textured bars, wrap-around motion) or "squares" (plain
+            squares: `SQUARE_CLASSES`, learnt by A0 in a few CPU minutes; the demo's).
 
     Returns:
         Keys ready for a `DataConfig`: "root", "format", "train_list", "val_list", "labels_file"
         (paths relative to root), plus "class_names" and "num_videos".
     """
-    if not 1 <= num_classes <= len(MOTION_CLASSES):
-        raise ValueError(f"num_classes must be in [1, {len(MOTION_CLASSES)}], got {num_classes}")
+    render, all_classes = _renderer(style)
+    if not 1 <= num_classes <= len(all_classes):
+        raise ValueError(f"num_classes must be in [1, {len(all_classes)}] for style {style!r}, got {num_classes}")
     if layout not in ("folders", "videos"):
         raise ValueError(f"layout must be 'folders' or 'videos', got {layout!r}")
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     # Sorted, so labels.txt agrees with the label order a folder scan gives (sorted folder names).
-    class_names = sorted(MOTION_CLASSES[:num_classes])
+    class_names = sorted(all_classes[:num_classes])
     base = root if layout == "folders" else root / "videos"
     seeds = np.random.SeedSequence(seed)
     lists: dict[str, list[str]] = {}
@@ -249,7 +317,7 @@ def make_motion_dataset(
             folder = base / split / name
             for index in range(per_class):
                 rng = np.random.default_rng(seeds.spawn(1)[0])
-                clip = render_motion_clip(name, rng, num_frames=num_frames, size=size)
+                clip = render(name, rng, num_frames=num_frames, size=size)
                 video = write_video(folder / f"{name}_{index:04d}.mp4", clip, fps)
                 lines.append(f"{video.relative_to(root).as_posix()} {label}")
                 count += 1

@@ -374,8 +374,10 @@ class ClipTransform:
             clip = multi_scale_crop(clip, cfg.short_size, rng)
             clip = random_crop(clip, cfg.crop_size, rng)
         else:
-            clip = random_resized_crop(clip, cfg.crop_size, rng)
-        if rng.random() < 0.5:
+            clip = random_resized_crop(clip, cfg.crop_size, rng,
+                                       area=(cfg.min_area_ratio, cfg.max_area_ratio),
+                                       aspect=(cfg.min_aspect_ratio, cfg.max_aspect_ratio))
+        if cfg.flip and rng.random() < 0.5:
             clip = horizontal_flip(clip)
         return clip
 

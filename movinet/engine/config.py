@@ -104,6 +104,11 @@ class TrainConfig:
     checkpoint_every_iters: also write `last.pt` every N optimizer steps (0 = only at epoch ends),
         so a killed run resumes mid-epoch.
     amp: "none", "bf16" or "fp16" autocast (CUDA only; on CPU a warning and float32).
+    time_limit_minutes: stop after the epoch when the next one would end past this wall time
+        (null = no limit); the run still validates, checkpoints and exports.
+    precise_bn_batches: before each validation (and at the end), recompute BN statistics as the
+        average over this many training batches (0 = off); helps short runs whose BN momentum is
+        the TF 0.01.
     """
 
     output_dir: str = "output/movinet"
@@ -123,6 +128,8 @@ class TrainConfig:
     log_interval: int = 1
     progress: bool = True
     deterministic: bool = False
+    time_limit_minutes: float | None = None
+    precise_bn_batches: int = 0
 
 
 @dataclass
@@ -146,6 +153,9 @@ class TestConfig:
 
     split: which list of the data section to evaluate ("test" falls back to `val_list` when
         `test_list` is empty).
+    num_frames / temporal_stride: evaluation clips (validation during training and `movinet test`)
+        when they differ from training's `data.sampling` (TF A3: train 64 frames, evaluate 120);
+        null = `data.sampling`.
     stream: evaluate a causal model frame by frame through `stream_step` (final logits), in
         chunks of `stream_chunk` frames.
     output_dir: where the report goes; "" = `<train.output_dir>/test`.
@@ -154,6 +164,8 @@ class TestConfig:
     """
 
     split: Literal["test", "val"] = "test"
+    num_frames: int | None = None
+    temporal_stride: int | None = None
     stream: bool = False
     stream_chunk: int = 1
     output_dir: str = ""
@@ -355,6 +367,9 @@ def check_config_values(cfg: Config) -> None:
     _require(t.save_interval >= 0, f"train.save_interval must be >= 0 (0 = off), got {t.save_interval}")
     _require(t.checkpoint_every_iters >= 0, f"train.checkpoint_every_iters must be >= 0, got {t.checkpoint_every_iters}")
     _require(t.log_interval >= 1, f"train.log_interval must be >= 1, got {t.log_interval}")
+    _require(t.time_limit_minutes is None or t.time_limit_minutes > 0,
+             f"train.time_limit_minutes must be > 0 or null, got {t.time_limit_minutes}")
+    _require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
     _require(0.0 <= t.label_smoothing < 1.0, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     _require(cfg.data.batch_size >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
     _require(o.weight_decay >= 0, f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
@@ -367,6 +382,16 @@ def check_config_values(cfg: Config) -> None:
     _require(cfg.test.stream_chunk >= 1, f"test.stream_chunk must be >= 1, got {cfg.test.stream_chunk}")
     for i, member in enumerate(cfg.test.ensemble):
         _require(bool(member.weights), f"test.ensemble.{i}.weights is empty; give a weights file for every member")
+
+
+def eval_data_config(cfg: Config) -> DataConfig:
+    """`cfg.data` with the evaluation clip settings of `cfg.test` (num_frames, temporal_stride)."""
+    sampling = dataclasses.replace(
+        cfg.data.sampling,
+        num_frames=cfg.test.num_frames or cfg.data.sampling.num_frames,
+        temporal_stride=cfg.test.temporal_stride or cfg.data.sampling.temporal_stride,
+    )
+    return dataclasses.replace(cfg.data, sampling=sampling)
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

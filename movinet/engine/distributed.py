@@ -94,6 +94,11 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=torch_device)
 
 
+def is_initialized() -> bool:
+    """Whether a process group exists (e.g. created by the caller before `fit`)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def cleanup_distributed() -> None:
     """Leave the process group (no-op when there is none)."""
     if dist.is_available() and dist.is_initialized():

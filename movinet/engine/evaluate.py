@@ -12,14 +12,32 @@ and de-duplicated by sample index, so every rank computes the same metrics over 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from movinet.engine.distributed import all_gather_objects
+from movinet.data.config import DataConfig
+from movinet.engine.checkpoint import load_model_state
+from movinet.engine.config import Config, EnsembleMember, eval_data_config
+from movinet.engine.distributed import (
+    DistInfo,
+    all_gather_objects,
+    cleanup_distributed,
+    init_distributed,
+    is_initialized,
+)
+from movinet.engine.loaders import eval_loader
+from movinet.engine.runlog import plot_confusion_matrix, run_logging
+
+log = logging.getLogger("movinet.test")
 
 
 @dataclass
@@ -216,3 +234,150 @@ def evaluate(
     )
     predictions = gather_predictions(local)
     return compute_metrics(average_views(predictions.logits), predictions.labels, num_classes, predictions.num_skipped)
+
+
+# -- movinet test -----------------------------------------------------------------------------------
+
+
+def _weights_header(path: Path) -> dict[str, Any]:
+    """The movinet metadata of a safetensors file, read from its header only (no tensors)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{path} is not a readable safetensors file ({error})") from error
+    return json.loads(header["movinet"]) if "movinet" in header else {}
+
+
+def load_model_for_eval(name: str, weights: str, device: torch.device) -> tuple[nn.Module, list[str] | None]:
+    """Build a model from exported weights (.safetensors / release name) or a training checkpoint (.pt).
+
+    Args:
+        name: registry name to use when the file does not record one.
+        weights: the weights.
+        device: where to put the model.
+
+    Returns:
+        (model in eval mode, class names or None).
+    """
+    from movinet.models import create_model
+    from movinet.models.registry import build_model, get_model_info
+
+    path = Path(weights)
+    if path.suffix == ".pt":
+        state, meta = load_model_state(path)
+        arch, kwargs = meta.get("model_name") or name, meta.get("model_kwargs") or {}
+        model = build_model(get_model_info(arch), num_classes=kwargs.get("num_classes"),
+                            causal=kwargs.get("causal"), se_hidden_channels=kwargs.get("se_hidden_channels"))
+        model.load_state_dict(state)
+        labels = meta.get("labels")
+    else:
+        meta = _weights_header(path) if path.is_file() else {}
+        arch = meta.get("model_name") or name
+        model = create_model(arch, weights=weights, causal=meta.get("causal"))
+        labels = getattr(model, "labels", None) or meta.get("labels")
+    if arch != name:
+        log.info("%s holds %s weights; evaluating %s (model.name is %s)", weights, arch, arch, name)
+    return model.to(device).eval(), labels
+
+
+def _member_data_config(cfg: Config, member: EnsembleMember) -> DataConfig:
+    data = eval_data_config(cfg)
+    sampling = dataclasses.replace(
+        data.sampling,
+        num_frames=member.num_frames or data.sampling.num_frames,
+        temporal_stride=member.temporal_stride or data.sampling.temporal_stride,
+    )
+    data = dataclasses.replace(data, sampling=sampling)
+    if cfg.test.split == "test" and not data.test_list:
+        log.info("data.test_list is empty: testing on data.val_list (%s)", data.val_list)
+        data = dataclasses.replace(data, test_list=data.val_list)
+    return data
+
+
+def _member_predictions(
+    cfg: Config, member: EnsembleMember, info: DistInfo, dataset: Dataset | None
+) -> tuple[Predictions, int, list[str] | None]:
+    model, labels = load_model_for_eval(member.model or cfg.model.name, member.weights, info.device)
+    if dataset is None:
+        from movinet.data import datasets as data_module
+
+        data = _member_data_config(cfg, member)
+        dataset = data_module.build_dataset(data, cfg.test.split, num_classes=model.num_classes, seed=cfg.train.seed)
+    loader = eval_loader(dataset, cfg.data.test_batch_size, cfg.data.num_workers, info, cfg.train.seed)
+    local = collect_predictions(model, loader, info.device, stream=cfg.test.stream,
+                                stream_chunk=cfg.test.stream_chunk, progress=info.is_main and cfg.train.progress)
+    names = labels or getattr(dataset, "class_names", None)
+    return gather_predictions(local), model.num_classes, names
+
+
+def ensemble_scores(members: list[Predictions]) -> torch.Tensor:
+    """(N, K) scores: one member's view-averaged probabilities, or for a temporal ensemble the
+    softmax of the members' mean logits (each member's logits averaged over its views first), as
+    the MoViNet paper averages the logits of its two frame rates."""
+    if len(members) == 1:
+        return average_views(members[0].logits)
+    first = members[0]
+    for other in members[1:]:
+        if not torch.equal(other.indices, first.indices) or not torch.equal(other.labels, first.labels):
+            raise ValueError("ensemble members were evaluated on different samples; give them the same data")
+    mean_logits = torch.stack([m.logits.float().mean(dim=1) for m in members]).mean(dim=0)
+    return F.softmax(mean_logits, dim=-1)
+
+
+def test(cfg: Config, weights: str | None = None, *, dataset: Dataset | None = None) -> dict[str, Any]:
+    """`movinet test -c CONFIG -w WEIGHTS`: evaluate weights and write a report.
+
+    Args:
+        cfg: the config (its `data` section says what to evaluate, `test` how).
+        weights: .safetensors file, release name or training checkpoint (.pt); may be None when
+            `test.ensemble` lists the models.
+        dataset: evaluate this dataset instead of building `test.split` from `cfg.data`.
+
+    Returns:
+        The report: top1, top5, num_samples, per_class_accuracy, confusion_matrix, class_names,
+        num_skipped, weights, stream, plus the paths "report" (JSON) and "confusion_png".
+    """
+    members = list(cfg.test.ensemble)
+    if weights and not any(member.weights == weights for member in members):
+        members.insert(0, EnsembleMember(weights=weights))
+    if not members:
+        raise ValueError("nothing to test: pass the weights with -w WEIGHTS (or list test.ensemble in the config)")
+    owns_group = not is_initialized()
+    info = init_distributed(cfg.train.device)
+    try:
+        with run_logging(None, is_main=info.is_main):
+            return _test(cfg, members, info, dataset)
+    finally:
+        if owns_group:
+            cleanup_distributed()
+
+
+test.__test__ = False  # a library function: pytest must not collect it when a test module imports it
+
+
+def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: Dataset | None) -> dict[str, Any]:
+    results = [_member_predictions(cfg, member, info, dataset) for member in members]
+    num_classes, class_names = results[0][1], results[0][2]
+    if any(result[1] != num_classes for result in results):
+        raise ValueError("ensemble members have different numbers of classes")
+    predictions = [result[0] for result in results]
+    metrics = compute_metrics(ensemble_scores(predictions), predictions[0].labels, num_classes,
+                              predictions[0].num_skipped)
+    names = class_names if class_names and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
+    report = {
+        "weights": [member.weights for member in members], "stream": cfg.test.stream, "split": cfg.test.split,
+        **metrics.to_dict(), "class_names": names,
+        "per_class_accuracy": dict(zip(names, metrics.per_class_accuracy)),
+    }
+    out_dir = Path(cfg.test.output_dir or Path(cfg.train.output_dir) / "test")
+    report["report"], report["confusion_png"] = str(out_dir / "test_report.json"), str(out_dir / "confusion_matrix.png")
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        Path(report["report"]).write_text(json.dumps(report, indent=2) + "\n")
+        plot_confusion_matrix(metrics.confusion_matrix, names, Path(report["confusion_png"]))
+        log.info("[test] top1 %.4f, top5 %.4f over %d videos (%d skipped); report %s", metrics.top1, metrics.top5,
+                 metrics.num_samples, metrics.num_skipped, report["report"])
+    return report

@@ -36,7 +36,7 @@ def run_logging(run_dir: Path | None, *, is_main: bool) -> Iterator[logging.Logg
     """Configure the `movinet` logger for one run: console + `run_dir/train.log` on the main rank,
     warnings only elsewhere. Handlers are removed again on exit (fit() may be called repeatedly)."""
     logger = logging.getLogger(LOGGER_NAME)
-    previous_level = logger.level
+    previous_level, previous_propagate = logger.level, logger.propagate
     handlers: list[logging.Handler] = []
     if is_main:
         formatter = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -48,6 +48,7 @@ def run_logging(run_dir: Path | None, *, is_main: bool) -> Iterator[logging.Logg
             handler.setFormatter(formatter)
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # a root handler (e.g. logging.basicConfig in a CLI) would print twice
     else:
         logger.setLevel(logging.WARNING)
     try:
@@ -57,6 +58,7 @@ def run_logging(run_dir: Path | None, *, is_main: bool) -> Iterator[logging.Logg
             logger.removeHandler(handler)
             handler.close()
         logger.setLevel(previous_level)
+        logger.propagate = previous_propagate
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

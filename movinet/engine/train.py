@@ -48,21 +48,23 @@ from movinet.engine.checkpoint import (
     save_checkpoint,
     strip_prefixes,
 )
-from movinet.engine.config import Config, ModelConfig, config_to_dict, save_config
+from movinet.engine.config import Config, ModelConfig, config_to_dict, eval_data_config, save_config
 from movinet.engine.distributed import (
     DistInfo,
-    ResumableDistributedSampler,
-    ShardSampler,
     all_gather_objects,
+    broadcast_object,
     cleanup_distributed,
     init_distributed,
+    is_initialized,
     maybe_convert_sync_batchnorm,
     reduce_mean,
     unwrap,
     wrap_ddp,
 )
 from movinet.engine.evaluate import Metrics, evaluate
+from movinet.engine.loaders import eval_loader, precise_bn_loader, train_loader_for_epoch
 from movinet.engine.optim import build_optimizer, clip_gradients, set_learning_rate
+from movinet.engine.precise_bn import recompute_bn_statistics
 from movinet.engine.runlog import (
     append_jsonl,
     plot_training_curves,
@@ -127,13 +129,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker from the loader's generator; numpy/python need it passed on.
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
     """The network of the `model:` section (`movinet.create_model`), in train mode."""
     from movinet.models import create_model
@@ -193,7 +188,8 @@ def build_datasets(
     def make(split: str) -> Dataset:
         if split in given:
             return given[split]
-        return data_module.build_dataset(cfg.data, split, num_classes=num_classes, seed=cfg.train.seed)
+        data = cfg.data if split == "train" else eval_data_config(cfg)
+        return data_module.build_dataset(data, split, num_classes=num_classes, seed=cfg.train.seed)
 
     return make("train"), (make("val") if validate else None)
 
@@ -232,50 +228,6 @@ def plan_loop(cfg: Config, num_train: int, info: DistInfo) -> LoopPlan:
         epochs=math.ceil(total / steps_per_epoch),
         accumulate_steps=accumulate,
     )
-
-
-def make_loader(
-    dataset: Dataset, *, batch_size: int, sampler: torch.utils.data.Sampler, num_workers: int, seed: int, train: bool
-) -> DataLoader:
-    """DataLoader whose worker seeds come from a private generator, so creating it does not advance
-    the global torch RNG (dropout masks would shift after a resume otherwise)."""
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        drop_last=train,
-        generator=generator,
-        worker_init_fn=_seed_worker,
-        pin_memory=torch.cuda.is_available(),
-    )
-
-
-def train_loader_for_epoch(dataset: Dataset, cfg: Config, info: DistInfo, epoch: int, start_batch: int) -> DataLoader:
-    """The loader of one epoch, starting after `start_batch` already-consumed batches."""
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
-    sampler = ResumableDistributedSampler(
-        dataset, num_replicas=info.world_size, rank=info.rank, seed=cfg.train.seed, shuffle=True
-    )
-    sampler.set_epoch(epoch)
-    sampler.start_index = start_batch * cfg.data.batch_size
-    return make_loader(
-        dataset,
-        batch_size=cfg.data.batch_size,
-        sampler=sampler,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.train.seed * 100_003 + epoch * 1009 + start_batch,
-        train=True,
-    )
-
-
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, info: DistInfo, seed: int) -> DataLoader:
-    """Sharded, ordered loader for evaluation."""
-    sampler = ShardSampler(dataset, num_replicas=info.world_size, rank=info.rank)
-    return make_loader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, seed=seed, train=False)
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -522,13 +474,15 @@ def fit(
         FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
     """
     checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
+    owns_group = not is_initialized()
     info = init_distributed(cfg.train.device)
     run_dir = Path(cfg.train.output_dir)
     try:
         with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
             return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume, datasets=datasets)
     finally:
-        cleanup_distributed()
+        if owns_group:  # a process group the caller created stays theirs
+            cleanup_distributed()
 
 
 def _fit(
@@ -594,7 +548,7 @@ def _fit(
     if checkpoint is not None:
         restore_rng_for_rank(checkpoint, info)  # last, so nothing above consumes the restored streams
     best_path = run_dir / "best.safetensors"
-    clips_per_s = 0.0
+    clips_per_s, started, epochs_here = 0.0, time.perf_counter(), 0
     epoch_bar = tqdm(total=plan.epochs, initial=state.epoch, desc="epochs", disable=not settings.progress,
                      dynamic_ncols=True)
     while state.epoch < plan.epochs and state.global_step < plan.total_steps:
@@ -609,7 +563,11 @@ def _fit(
                  stats["loss"], stats["lr"], stats["clips_per_s"], stats["num_skipped"])
         if log_path is not None:
             append_jsonl(log_path, {"type": "epoch", "epoch": state.epoch, "global_step": state.global_step, **stats})
-        if val_loader is not None and (state.epoch % t.val_interval == 0 or is_last):
+        validate_now = val_loader is not None and (state.epoch % t.val_interval == 0 or is_last)
+        if t.precise_bn_batches and (validate_now or is_last):
+            recompute_bn_statistics(unwrap(ddp_model), precise_bn_loader(train_set, cfg, info, epoch), info.device,
+                                    t.precise_bn_batches)
+        if validate_now:
             metrics = evaluate(unwrap(ddp_model), val_loader, info.device, num_classes=num_classes,
                                amp_dtype=settings.amp_dtype, progress=settings.progress)
             _after_validation(metrics, state, log_path, lambda: export_weights(
@@ -619,8 +577,24 @@ def _fit(
         if t.save_interval and state.epoch % t.save_interval == 0:
             save_last(state, f"epoch_{state.epoch:05d}.pt")
         epoch_bar.update(1)
+        epochs_here += 1
+        # Rank 0 decides, so all ranks stop after the same epoch (clocks differ across processes).
+        if broadcast_object(_out_of_time(t.time_limit_minutes, started, epochs_here, is_last)):
+            break
     epoch_bar.close()
     return _finish(cfg, info, run_dir, ddp_model, state, meta, best_path if state.best_epoch else None, clips_per_s)
+
+
+def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, is_last: bool) -> bool:
+    """True when another epoch of the average length would end past `train.time_limit_minutes`."""
+    if limit_minutes is None or is_last:
+        return False
+    elapsed = time.perf_counter() - started
+    if elapsed + elapsed / epochs_done <= limit_minutes * 60:
+        return False
+    log.warning("stopping after epoch %d: another epoch would pass train.time_limit_minutes=%g", epochs_done,
+                limit_minutes)
+    return True
 
 
 def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any]) -> None:

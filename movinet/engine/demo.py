@@ -1,0 +1,224 @@
+"""`movinet demo`: an offline end-to-end run on CPU in a few minutes.
+
+Steps (each prints what it produced and returns paths in the result dict):
+  1. write the synthetic motion dataset (`movinet.data.synthetic`, "squares" style: 6 classes in
+     pairs that are each other's time reversal, so only motion over time tells them apart) as class
+     folders, an independent test split and a held-out video;
+  2. train MoViNet-A0 at reduced size with `fit` (`configs/demo.yaml`), validating every epoch;
+  3. test the best weights with `test` (JSON report + confusion-matrix PNG) and print the top-1;
+  4. export the weights to ONNX (checked against PyTorch by the exporter);
+  5. predict the held-out video with ONNX Runtime, as `movinet predict` does;
+  6. stream the held-out video frame by frame through the causal version of the model (`movinet
+     stream`), printing the per-frame top-1.
+
+Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from movinet.engine.config import Config, load_config
+from movinet.models.registry import get_model_info
+
+NUM_CLASSES = 6
+VIDEOS_PER_CLASS = 150  # fewer and A0 memorises the clips instead of learning the motion
+VAL_VIDEOS_PER_CLASS = 10
+STYLE = "squares"
+VIDEO_FPS = 8.0
+VIDEO_FRAMES = 16
+VIDEO_SIZE = 64
+TEST_VIDEOS_PER_CLASS = 20
+HELD_OUT_CLASS = "move_up"
+
+
+def demo_config_path() -> Path:
+    """`configs/demo.yaml` of a source checkout, or the copy installed inside the package."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "configs" / "demo.yaml", package.parent / "configs" / "demo.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("configs/demo.yaml not found; reinstall movinet or run from a source checkout")
+
+
+def choose_num_threads() -> int:
+    """Torch threads for the demo: every core on an idle machine, fewer when other processes keep
+    the cores busy (OpenMP threads waiting for each other on a shared core run several times slower
+    than one thread alone)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return cores if load < 0.5 else max(1, cores - math.ceil(load))
+
+
+def _say(step: str, message: str) -> None:
+    print(f"[demo] {step}: {message}", flush=True)
+
+
+def make_demo_data(work: Path, seed: int) -> dict[str, Any]:
+    """Step 1: train/val class folders, an independent test split, and one held-out video."""
+    from movinet.data.synthetic import make_motion_dataset, make_motion_video
+
+    common = dict(num_classes=NUM_CLASSES, num_frames=VIDEO_FRAMES, size=VIDEO_SIZE, layout="folders", style=STYLE,
+                  fps=VIDEO_FPS)
+    info = make_motion_dataset(work / "data", videos_per_class=VIDEOS_PER_CLASS,
+                               val_videos_per_class=VAL_VIDEOS_PER_CLASS, seed=seed, **common)
+    # Validation picks the best epoch, so the reported number comes from videos no step has seen.
+    test_info = make_motion_dataset(work / "test_data", videos_per_class=0, val_videos_per_class=TEST_VIDEOS_PER_CLASS,
+                                    seed=seed + 1, **common)
+    test_dir = Path(test_info["root"]) / test_info["val_list"]
+    if HELD_OUT_CLASS not in info["class_names"]:
+        raise ValueError(f"the synthetic classes {info['class_names']} lack {HELD_OUT_CLASS!r}")
+    held_out = make_motion_video(work / "held_out" / f"{HELD_OUT_CLASS}.mp4", HELD_OUT_CLASS,
+                                 num_frames=VIDEO_FRAMES, size=VIDEO_SIZE, fps=VIDEO_FPS, seed=seed + 10_000,
+                                 style=STYLE)
+    _say("data", f"{info['num_videos']} train/val + {test_info['num_videos']} test videos of {VIDEO_FRAMES} frames "
+         f"at {VIDEO_SIZE} px, classes {', '.join(info['class_names'])} -> {info['root']}/{{train,val}}, "
+         f"{test_dir}; held-out {held_out}")
+    return {**info, "test_dir": str(test_dir), "held_out_video": str(held_out), "held_out_label": HELD_OUT_CLASS}
+
+
+def demo_config(work: Path, data: dict[str, Any], seed: int, time_limit_minutes: float) -> Config:
+    """configs/demo.yaml pointed at the generated data and the work directory."""
+    overrides = [
+        f"data.root={data['root']}", f"data.train_list={data['train_list']}", f"data.val_list={data['val_list']}",
+        f"data.test_list={data['test_dir']}", f"data.labels_file={data['labels_file']}",
+        f"train.output_dir={work / 'run'}", f"train.seed={seed}", f"train.time_limit_minutes={time_limit_minutes}",
+    ]
+    return load_config(demo_config_path(), overrides)
+
+
+def train_demo_model(cfg: Config) -> dict[str, Any]:
+    """Step 2: `fit` with validation every epoch; keeps the best weights."""
+    from movinet.engine.train import fit
+
+    started = time.perf_counter()
+    result = fit(cfg, validate=True)
+    result["train_seconds"] = time.perf_counter() - started
+    size = cfg.data.transform.crop_size
+    _say("train", f"{cfg.model.name} {cfg.data.sampling.num_frames}x{size}px, {result['epochs']} epochs in "
+         f"{result['train_seconds']:.0f} s ({result['clips_per_s']:.1f} clips/s); best val top-1 "
+         f"{result['best_top1']:.4f} -> {result['best_weights']}")
+    return result
+
+
+def evaluate_demo_model(cfg: Config, weights: str) -> dict[str, Any]:
+    """Step 3: `test` on the independent test split; writes the report and confusion matrix."""
+    from movinet.engine.evaluate import test
+
+    report = test(cfg, weights)
+    _say("test", f"top-1 {report['top1']:.4f} (top-5 {report['top5']:.4f}) on {report['num_samples']} videos -> "
+         f"{report['report']}, {report['confusion_png']}")
+    return report
+
+
+def export_demo_model(cfg: Config, weights: str, work: Path) -> Any:
+    """Step 4: ONNX export of the trained weights (the exporter checks ONNX Runtime against PyTorch)."""
+    from movinet.cli import _config_preprocessing
+    from movinet.export.onnx import export_from_weights
+
+    result = export_from_weights(weights, work / "inference", model_name=cfg.model.name,
+                                 preprocessing=_config_preprocessing(cfg))
+    _say("export", f"{result.onnx_path} + {result.json_path.name}; ONNX Runtime vs PyTorch relative error "
+         f"{result.relative_error:.2e}")
+    return result
+
+
+def predict_held_out(onnx_path: Path, video: str) -> dict[str, Any]:
+    """Step 5: `movinet predict` on the held-out video with ONNX Runtime."""
+    from movinet.inference.predict import OnnxPredictor, format_result, predict_files
+
+    result = predict_files([video], OnnxPredictor(onnx_path), top_k=1, progress=False)[0]
+    if not result.ok:
+        raise RuntimeError(f"prediction of {video} failed: {result.error}")
+    print(format_result(result, 1), flush=True)
+    _say("predict", f"{Path(video).name}: {result.labels[0]} ({result.scores[0]:.3f})")
+    return result.to_dict()
+
+
+def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
+    """Step 6: `movinet stream` on the held-out video, one frame per step.
+
+    A base model sees whole clips; streaming needs a causal model. A stream model streams as it is;
+    base weights are loaded into their causal variant (`create_model(..., causal=True)`), whose
+    per-frame predictions only approximate the base model (it never saw the future frames in training).
+    """
+    from movinet.cli import _config_preprocessing
+    from movinet.inference.predict import TorchPredictor
+    from movinet.inference.stream import run_stream
+    from movinet.models.registry import create_model
+
+    model = create_model(cfg.model.name, weights=weights, causal=True).eval()
+    predictor = TorchPredictor.from_model(model, cfg.model.name, preprocessing=_config_preprocessing(cfg))
+    # The model saw every `temporal_stride`-th frame of the 8-fps videos in training: feed that rate.
+    fps = VIDEO_FPS / cfg.data.sampling.temporal_stride
+    summary = run_stream(video, predictor=predictor, top_k=1, target_fps=fps, print_every=1)
+    causal = "" if get_model_info(cfg.model.name).causal else " (causal variant of the base weights)"
+    _say("stream", f"{summary.frames} frames{causal}, final top-1 {summary.final_top_k[0][1] if summary.final_top_k else '-'}")
+    return {"frames": summary.frames, "ended": summary.ended}
+
+
+def run_demo(work_dir: str | None = None, *, seed: int = 0, max_minutes: float = 10) -> dict[str, Any]:
+    """Generate data, train and test a MoViNet-A0 on CPU; print and return what each step produced.
+
+    Args:
+        work_dir: where everything goes; None = a new temporary directory.
+        seed: seed for the data and the training.
+        max_minutes: wall-time budget of the whole demo; training stops early (after an epoch) if it
+            would not leave time for testing.
+
+    Returns:
+        Paths and numbers: "work_dir", "data_root", "train_dir", "val_dir", "test_dir", "labels_file",
+        "class_names", "held_out_video", "held_out_label", "config", "weights" (best safetensors),
+        "final_weights", "checkpoint", "training_curves", "test_report", "confusion_png",
+        "test_top1", "train_seconds", "total_seconds".
+    """
+    started = time.perf_counter()
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="movinet_demo_"))
+    work.mkdir(parents=True, exist_ok=True)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(choose_num_threads())
+    try:
+        return _run_steps(work, seed, max_minutes, started)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_steps(work: Path, seed: int, max_minutes: float, started: float) -> dict[str, Any]:
+    _say("start", f"working in {work} (seed {seed}, budget {max_minutes:g} min, {torch.get_num_threads()} threads)")
+    data = make_demo_data(work, seed)
+    # Keep ~10% of the budget (at least 30 s) for testing after the last epoch.
+    budget = max(max_minutes - max(0.5, 0.1 * max_minutes) - (time.perf_counter() - started) / 60, 0.5)
+    cfg = demo_config(work, data, seed, budget)
+    fitted = train_demo_model(cfg)
+    weights = fitted["best_weights"] or fitted["final_weights"]
+    report = evaluate_demo_model(cfg, weights)
+    exported = export_demo_model(cfg, weights, work)
+    prediction = predict_held_out(exported.onnx_path, data["held_out_video"])
+    streamed = stream_held_out(cfg, weights, data["held_out_video"])
+    total = time.perf_counter() - started
+    root = Path(data["root"])
+    _say("done", f"test top-1 {report['top1']:.4f} in {total / 60:.1f} min; weights {weights}")
+    return {
+        "work_dir": str(work), "data_root": str(root), "train_dir": str(root / data["train_list"]),
+        "val_dir": str(root / data["val_list"]), "test_dir": data["test_dir"], "labels_file": str(root / data["labels_file"]),
+        "class_names": data["class_names"], "held_out_video": data["held_out_video"],
+        "held_out_label": data["held_out_label"], "config": str(Path(fitted["run_dir"]) / "config.yaml"),
+        "weights": weights, "final_weights": fitted["final_weights"], "checkpoint": fitted["last_checkpoint"],
+        "training_curves": fitted["plot"], "test_report": report["report"], "confusion_png": report["confusion_png"],
+        "test_top1": report["top1"], "train_seconds": fitted["train_seconds"], "total_seconds": total,
+        "onnx": str(exported.onnx_path), "prediction": prediction, "stream": streamed,
+    }
+
+
+if __name__ == "__main__":
+    run_demo()

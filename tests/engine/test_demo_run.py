@@ -1,0 +1,24 @@
+"""The offline demo reaches the promised accuracy within its time budget (slow: minutes on CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_reaches_90_percent_within_10_minutes(tmp_path, capsys):
+    from movinet.engine.demo import run_demo
+
+    result = run_demo(str(tmp_path / "demo"), seed=0, max_minutes=10)
+    printed = capsys.readouterr().out
+    assert result["test_top1"] >= 0.90, printed
+    assert result["total_seconds"] <= 600, printed
+    for key in ("weights", "final_weights", "checkpoint", "test_report", "confusion_png", "held_out_video",
+                "labels_file", "config", "training_curves"):
+        assert Path(result[key]).is_file(), key
+    assert Path(result["train_dir"]).is_dir() and Path(result["val_dir"]).is_dir()
+    assert json.loads(Path(result["test_report"]).read_text())["top1"] == pytest.approx(result["test_top1"])
+    assert "[demo] test: top-1" in printed
