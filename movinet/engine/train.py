@@ -639,27 +639,3 @@ def _finish(
         "num_classes": meta["num_classes"],
         "class_names": meta["class_names"],
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m movinet.engine.train -c CONFIG [--validate] [--resume CKPT] [-o KEY=VALUE ...]`."""
-    import argparse
-
-    from movinet.engine.config import load_config
-
-    parser = argparse.ArgumentParser(prog="python -m movinet.engine.train", description=fit.__doc__.splitlines()[0])
-    parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/demo.yaml")
-    parser.add_argument("--validate", action="store_true", help="evaluate during training, keep the best model")
-    parser.add_argument("--resume", default=None, help="training checkpoint to continue, e.g. OUTPUT_DIR/last.pt")
-    parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (CUDA DDP only)")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. -o train.epochs=5 (repeatable)")
-    args = parser.parse_args(argv)
-    overrides = list(args.override) + (["train.sync_bn=true"] if args.sync_bn else [])
-    cfg = load_config(args.config, overrides)
-    fit(cfg, validate=args.validate, resume=args.resume)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
