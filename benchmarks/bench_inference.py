@@ -19,7 +19,6 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,9 @@ from movinet.inference.predict import OnnxPredictor, TorchPredictor, predict_fil
 from movinet.inference.stream import run_stream
 from movinet.models.weights import save_weights
 
+from bench_models import median_seconds  # noqa: E402  (sibling script: benchmarks/ is on sys.path)
+
 SIZE, FRAMES = 172, 50
-
-
-def median_seconds(fn: Callable[[], Any], runs: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def export_models(folder: Path) -> dict[str, Path]:
