@@ -49,15 +49,16 @@ def demo_config_path() -> Path:
 
 
 def choose_num_threads() -> int:
-    """Torch threads for the demo: every core on an idle machine, fewer when other processes keep
-    the cores busy (OpenMP threads waiting for each other on a shared core run several times slower
-    than one thread alone)."""
+    """Torch threads for the demo: the cores other processes leave free, minus one left to video
+    decoding and the rest of the system. On a shared machine OpenMP threads that wait for a descheduled sibling make a
+    small model's many small ops several times slower than a single thread (measured: 2 threads 4x
+    slower than 1 on this project's 2-core machine while another job ran)."""
     cores = os.cpu_count() or 1
     try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return cores
-    return cores if load < 0.5 else max(1, cores - math.ceil(load))
+        busy = math.ceil(os.getloadavg()[0] - 0.5)
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, min(cores - 1, cores - busy))
 
 
 def _say(step: str, message: str) -> None:

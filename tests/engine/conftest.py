@@ -8,7 +8,7 @@ import torch
 from engine_helpers import RandomVideoDataset, tiny_config
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     # On a shared 2-core machine, 2 OpenMP threads per process next to other jobs run several times
     # slower than one; a single thread keeps the tests' time predictable.

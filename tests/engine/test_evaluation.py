@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from movinet.engine import evaluate as ev
-from movinet.engine.config import EnsembleMember
 from movinet.engine.distributed import DistInfo
 from movinet.engine.loaders import eval_loader
 
