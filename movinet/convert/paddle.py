@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from movinet.convert.common import ConversionError, check_complete, expected_tensors, layer_paths
 from movinet.models.registry import build_model, get_model_info
+from movinet.models.specs import ARCH_SPECS
 
 _BN = {"weight": "weight", "bias": "bias", "_mean": "running_mean", "_variance": "running_var"}
 _SUBMODULES = {"expand": "expansion", "deep": "feature", "project": "projection", "se.fc1": "se.reduce",
@@ -56,8 +58,6 @@ def paddle_to_state_dict(arrays: dict[str, np.ndarray], model_name: str = "movin
     Returns:
         (model with random weights, state dict to load into it).
     """
-    from movinet.convert.tf import ConversionError
-
     info = get_model_info(model_name)
     if info.family != "paddle":
         raise ConversionError(f"{model_name} is not a PaddleVideo model; PaddleVideo ships only "
@@ -68,11 +68,11 @@ def paddle_to_state_dict(arrays: dict[str, np.ndarray], model_name: str = "movin
         raise ConversionError("no classifier weight 'backbone.classifier.3.conv_1.0.weight'; "
                               "is this a PaddleVideo MoViNet A0 .pdparams?")
     model = build_model(info, num_classes=int(classifier.shape[0]))
-    layer_paths = [f"blocks.{b}.{l}" for b, stage in enumerate(model.blocks) for l in range(len(stage))]
-    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    layers = layer_paths(ARCH_SPECS[info.arch])
+    expected = expected_tensors(model)
     state, problems = {}, []
     for key, value in stripped.items():
-        target = paddle_key_to_ours(key, layer_paths)
+        target = paddle_key_to_ours(key, layers)
         if target is None or target not in expected:
             problems.append(f"{key}: matches no {model_name} tensor")
             continue
@@ -82,11 +82,7 @@ def paddle_to_state_dict(arrays: dict[str, np.ndarray], model_name: str = "movin
             problems.append(f"{key}: shape {tuple(value.shape)}, {model_name} needs {tuple(expected[target].shape)}")
             continue
         state[target] = tensor
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        problems.append(f"{len(missing)} {model_name} tensors have no Paddle key: {missing[:10]}")
-    if problems:
-        raise ConversionError("cannot convert to " + model_name + ":\n  " + "\n  ".join(problems[:20]))
+    check_complete(model_name, "Paddle key", expected, state, problems)
     return model, state
 
 

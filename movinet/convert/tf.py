@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from movinet.models.movinet import MoViNet
+from movinet.convert.common import ConversionError, check_complete, expected_tensors, layer_paths
 from movinet.models.registry import build_model, get_model_info
+from movinet.models.specs import ARCH_SPECS
 
 BN_LEAVES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
@@ -36,10 +38,6 @@ _PREFIXES = [
 _REZERO = re.compile(r"^block(\d+)_layer(\d+)/scale$")
 # Object path of the positional-encoding scales, whose variable names ('scale') are not unique.
 _POS_ENC_KEY = re.compile(r"^model/layer_with_weights-0/layer_with_weights-(\d+)/_attention/_pos_encoding/_rezero/scale/")
-
-
-class ConversionError(ValueError):
-    """The weights do not match the requested model."""
 
 
 @dataclass
@@ -127,10 +125,6 @@ def read_tf_variables(path: str | os.PathLike) -> list[TFVariable]:
     return variables_from_checkpoint(path)
 
 
-def _layer_order(model: MoViNet) -> list[str]:
-    return [f"blocks.{b}.{l}" for b, stage in enumerate(model.blocks) for l in range(len(stage))]
-
-
 def tf_to_state_dict(variables: list[TFVariable], model_name: str) -> tuple[MoViNet, dict[str, torch.Tensor]]:
     """Build `model_name` sized after the variables and map every variable onto it.
 
@@ -163,15 +157,15 @@ def tf_to_state_dict(variables: list[TFVariable], model_name: str) -> tuple[MoVi
                               f"is this a {model_name} checkpoint?")
     num_classes = int(named[classes_key][0].value.shape[-1])
     se_hidden = []
-    probe = build_model(info)
-    for layer in _layer_order(probe):
+    layers = layer_paths(ARCH_SPECS[info.arch])
+    for layer in layers:
         reduce = named.get(f"{layer}.se.reduce.weight")
         if reduce is None:
             raise ConversionError(f"missing SE weights for {layer} (TF block{layer.split('.')[1]}_layer"
                                   f"{layer.split('.')[2]}/bneck/se); is this a {model_name} checkpoint?")
         se_hidden.append(int(reduce[0].value.shape[-1]))
     model = build_model(info, num_classes=num_classes, se_hidden_channels=se_hidden)
-    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    expected = expected_tensors(model)
     state: dict[str, torch.Tensor] = {}
     problems = []
     for key, (var, kind) in named.items():
@@ -184,18 +178,13 @@ def tf_to_state_dict(variables: list[TFVariable], model_name: str) -> tuple[MoVi
                             f"{model_name} needs {tuple(expected[key].shape)}")
             continue
         state[key] = torch.from_numpy(np.ascontiguousarray(value))
-    layers = _layer_order(model)
     for index, value in pos_enc.items():
         key = f"{layers[index - 1]}.se.pos_enc.scale"
         if key not in expected:
             problems.append(f"positional-encoding scale of layer {index}: {model_name} has no positional encoding")
             continue
         state[key] = torch.from_numpy(np.asarray(value, dtype=np.float32).reshape(()))
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        problems.append(f"{len(missing)} {model_name} tensors have no TF variable: {missing[:10]}")
-    if problems:
-        raise ConversionError("cannot convert to " + model_name + ":\n  " + "\n  ".join(problems[:20]))
+    check_complete(model_name, "TF variable", expected, state, problems)
     return model, state
 
 
