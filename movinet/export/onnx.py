@@ -123,7 +123,7 @@ def _state_spec(model: MoViNet, batch_size: int, height: int, width: int) -> lis
     for key, (shape, dtype) in model.state_shapes(batch_size, height, width).items():
         spec.append({"key": key, "input": f"state.{key}", "output": f"new_state.{key}",
                      "shape": list(shape), "dtype": _dtype_name(dtype),
-                     "batch_axis": 0 if dtype.is_floating_point else None})
+                     "batch_axis": 0})
     return spec
 
 
