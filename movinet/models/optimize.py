@@ -1,0 +1,583 @@
+"""The inference form of a trained MoViNet: the same call contract and answers, fewer and cheaper ops.
+
+    fast = movinet.optimize_for_inference(model)     # a trained MoViNet; it is not modified
+    logits = fast(video)                              # (B, 3, T, H, W) -> (B, num_classes)
+    state = fast.init_state(1, 172, 172)              # causal models: the public state dict
+    logits, state = fast.stream_step(clip, state)     # clip (B, 3, t, H, W), any t >= 1
+
+Folded when it is built (exact up to float rounding):
+  * every BatchNorm into the weight and bias of the conv before it;
+  * the ReZero scalar into the projection conv (nothing nonlinear follows it in the branch);
+  * the hard-sigmoid gate's `+3` and `x0.16667` into the SE expand conv (a clamp remains);
+  * the SAME padding of each conv and pool resolved once per frame size (then cached).
+How it runs (the levers measured in `benchmarks/bench_speed.py`):
+  * frames on the batch axis, (B*T, C, H, W) channels-last: every 1x1 and spatial conv is a 2D
+    oneDNN conv; a (kt, kh, kw) conv is one channels-last 3D conv on a free 5D view of that
+    tensor (faster here than a sum of kt time-shifted 2D depthwise convs);
+  * one stream frame (t == 1) runs a per-frame graph on (B, C, H, W): the causal temporal
+    depthwise conv is a weighted sum of the buffered frames, running pools one multiply-add.
+The stream state in and out is the public state dict of the training form (same keys, shapes,
+dtypes and values), so a stream can move between the two forms at any frame.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from movinet.models.layers import (
+    BottleneckLayer,
+    CausalConvBlock,
+    Conv3d,
+    ConvBNActivation,
+    HardSigmoid,
+    HardSwish,
+    SqueezeExcite,
+    State,
+    same_padding,
+)
+from movinet.models.movinet import MoViNet
+
+HARD_SIGMOID_SLOPE = 0.16667  # TF's literal (see layers.HardSigmoid)
+
+
+# ------------------------------------------------------------------------------------------------
+# Folding
+
+
+def _bn_scale_shift(bn: nn.BatchNorm3d) -> tuple[Tensor, Tensor]:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d, factor: Tensor | float = 1.0) -> tuple[Tensor, Tensor]:
+    """Weight and bias of conv -> BN -> x `factor` as one conv: (C_out, C_in/g, kt, kh, kw), (C_out,)."""
+    scale, shift = _bn_scale_shift(bn)
+    bias = shift if conv.bias is None else shift + conv.bias * scale
+    weight = conv.weight * (scale * factor).view(-1, 1, 1, 1, 1)
+    return weight.detach().clone(), (bias * factor).detach().clone()
+
+
+def _activation_name(module: nn.Module) -> str | None:
+    names = {nn.Identity: None, nn.SiLU: "swish", HardSwish: "hard_swish", nn.Sigmoid: "sigmoid",
+             HardSigmoid: "hard_sigmoid", nn.ReLU: "relu"}
+    if type(module) not in names:
+        raise ValueError(f"optimize_for_inference does not know the activation {type(module).__name__}")
+    return names[type(module)]
+
+
+def _activate_(x: Tensor, name: str | None) -> Tensor:
+    """The activation `name`, in place on a fresh tensor (x * relu6(x + 3) / 6 for hard swish)."""
+    if name == "swish":
+        return F.silu(x, inplace=True)
+    if name == "hard_swish":
+        return F.hardswish(x, inplace=True)
+    if name == "relu":
+        return F.relu(x, inplace=True)
+    if name == "sigmoid":
+        return torch.sigmoid_(x)
+    if name == "hard_sigmoid":
+        return F.relu6(x.add_(3.0), inplace=True).mul_(HARD_SIGMOID_SLOPE)
+    return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Padding rules, resolved once per input size
+
+
+class SpatialPadding:
+    """The padding rule of one 2D conv or pool: explicit symmetric, or TF SAME (None).
+
+    `resolve(h, w)` gives the symmetric padding the op applies itself and the surplus to pad after
+    (TF SAME at stride 2 on an even side), or None; cached per size, so it is fixed for a frame
+    size after the first call (and baked into an exported graph).
+    """
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], explicit: tuple[int, int] | None) -> None:
+        self.kernel, self.stride, self.explicit = kernel, stride, explicit
+        self._cache: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int, int, int] | None]] = {}
+
+    def pads(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(before, after) for H and W."""
+        if self.explicit is not None:
+            return (self.explicit[0],) * 2, (self.explicit[1],) * 2  # type: ignore[return-value]
+        return (same_padding(height, self.kernel[0], self.stride[0]),
+                same_padding(width, self.kernel[1], self.stride[1]))
+
+    def resolve(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
+        key = (int(height), int(width))
+        if key not in self._cache:
+            (h0, h1), (w0, w1) = self.pads(*key)
+            surplus = (0, w1 - w0, 0, h1 - h0)
+            self._cache[key] = ((h0, w0), surplus if any(surplus) else None)
+        return self._cache[key]
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        (h0, h1), (w0, w1) = self.pads(height, width)
+        return ((height + h0 + h1 - self.kernel[0]) // self.stride[0] + 1,
+                (width + w0 + w1 - self.kernel[1]) // self.stride[1] + 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Folded convolutions
+
+
+def channels_last_zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Zeros of a (B, C, ...) shape stored channels-last (C innermost), as the inference form keeps
+    stream buffers: then each buffered frame is a channels-last (B, C, H, W) view."""
+    order = (0, *range(2, len(shape)), 1)
+    stored = like.new_zeros([shape[i] for i in order])
+    return stored.permute(0, len(shape) - 1, *range(1, len(shape) - 1))
+
+
+def spatial_mean(x: Tensor) -> Tensor:
+    """(N, C, H, W) channels-last -> (N, C): the mean over the contiguous (N, H*W, C) view."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1]).mean(1)
+
+
+class Conv2dAct(nn.Module):
+    """A folded 2D conv (+ activation) on frames: (N, C_in, H, W) -> (N, C_out, H', W')."""
+
+    def __init__(self, weight: Tensor, bias: Tensor, stride: tuple[int, int], groups: int,
+                 padding: tuple[int, int] | None, activation: str | None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.contiguous())
+        self.register_buffer("bias", bias.contiguous())
+        self.stride, self.groups, self.activation = stride, groups, activation
+        self.padding = SpatialPadding((weight.shape[2], weight.shape[3]), stride, padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+        if surplus is not None:
+            x = F.pad(x, surplus)
+        return _activate_(F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups), self.activation)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.padding.output_size(height, width)
+
+
+class TimeConv(nn.Module):
+    """A folded conv that sees time, (kt, kh, kw) with kt > 1 (+ activation), causal or not.
+
+    Clip form: on frames (B*T, C, H, W) channels-last, as one channels-last 3D conv of the free
+    5D view; a causal one prepends its history (the stream buffer, or zeros). Frame form: one
+    output frame from the kt-1 buffered input frames and the new one, as a weighted sum when
+    the conv is a (kt, 1, 1) depthwise one, else as kt 2D convs.
+    State (causal): `buffer_key` (B, C_in, kt-1, H, W), the last kt-1 input frames.
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor, stride: tuple[int, int], groups: int,
+                 padding: tuple[int, int] | None, activation: str | None, *, causal: bool, time_padding: int,
+                 buffer_key: str) -> None:
+        super().__init__()
+        kt = weight.shape[2]
+        self.time_padding = time_padding
+        self.register_buffer("weight", weight.contiguous())
+        self.register_buffer("bias", bias.contiguous())
+        self.stride, self.groups, self.activation = stride, groups, activation
+        self.causal, self.buffer_key, self.buffer_frames = causal, buffer_key, kt - 1
+        self.padding = SpatialPadding((weight.shape[3], weight.shape[4]), stride, padding)
+        self.weighted_sum = tuple(weight.shape[3:]) == (1, 1) and groups == weight.shape[0] and weight.shape[1] == 1
+        if self.weighted_sum:  # per-tap channel weights (kt, 1, C, 1, 1), for frames (B, C, H, W)
+            self.register_buffer("taps", weight[:, 0, :, 0, 0].t().reshape(kt, 1, -1, 1, 1).contiguous())
+            self.register_buffer("bias4", bias.view(1, -1, 1, 1).contiguous())
+        else:  # 2D kernels per tap: (kt, C_out, C_in/g, kh, kw)
+            self.register_buffer("kernels", weight.permute(2, 0, 1, 3, 4).contiguous())
+
+    def clip(self, x: Tensor, batch: int, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """x (B*T, C, H, W) -> (y (B*T, C_out, H', W'), last kt-1 input frames (B, C, kt-1, H, W) if causal)."""
+        frames = x.shape[0] // batch
+        x5 = x.view(batch, frames, *x.shape[1:]).transpose(1, 2)  # (B, C, T, H, W): channels-last-3d strides
+        last = None
+        if self.causal:
+            if history is None:
+                history = channels_last_zeros((batch, x5.shape[1], self.buffer_frames, *x5.shape[3:]), x5)
+            x5 = torch.cat([history.to(memory_format=torch.channels_last_3d), x5], dim=2)
+            last = x5[:, :, -self.buffer_frames:].contiguous(memory_format=torch.channels_last_3d)
+        pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+        if surplus is not None:
+            x5 = F.pad(x5, surplus)
+        y = F.conv3d(x5, self.weight, self.bias, (1, *self.stride), (self.time_padding, *pad), 1, self.groups)
+        y = y.transpose(1, 2).reshape(batch * frames, *y.shape[1:2], *y.shape[3:])
+        return _activate_(y, self.activation), last
+
+    def frame(self, x: Tensor, buffer: Tensor | None) -> tuple[Tensor, Tensor]:
+        """x (B, C, H, W), buffer (B, C, kt-1, H, W) or None (zeros) -> (y (B, C_out, H', W'), new buffer)."""
+        if buffer is None:
+            buffer = channels_last_zeros((x.shape[0], x.shape[1], self.buffer_frames, x.shape[2], x.shape[3]), x)
+        if self.weighted_sum:
+            y = torch.addcmul(self.bias4, x, self.taps[-1])
+            for tap in range(self.buffer_frames):
+                y.addcmul_(buffer[:, :, tap], self.taps[tap])
+        else:
+            pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+            frames = [buffer[:, :, tap] for tap in range(self.buffer_frames)] + [x]
+            y = None
+            for tap, frame in enumerate(frames):
+                if surplus is not None:
+                    frame = F.pad(frame, surplus)
+                out = F.conv2d(frame, self.kernels[tap], self.bias if tap == 0 else None, self.stride, pad, 1,
+                               self.groups)
+                y = out if y is None else y.add_(out)
+        new_buffer = torch.cat([buffer[:, :, 1:], x.unsqueeze(2)], dim=2)
+        return _activate_(y, self.activation), new_buffer
+
+
+class FastConvBlock(nn.Module):
+    """A conv block of the training form, folded: `spatial` 2D part, then an optional `time` part."""
+
+    def __init__(self, block: ConvBNActivation, *, factor: Tensor | float = 1.0) -> None:
+        super().__init__()
+        causal = isinstance(block, CausalConvBlock)
+        act = _activation_name(block.act)
+        conv = block.conv
+        spatial_pad = conv.spatial_padding
+        if block.factorized:
+            weight, bias = _fold(conv, block.bn)
+            self.spatial: Conv2dAct | None = Conv2dAct(weight[:, :, 0], bias, conv.stride[1:], conv.groups,
+                                                       spatial_pad, act)
+            weight_t, bias_t = _fold(block.conv_t, block.bn_t, factor)
+            self.time: TimeConv | None = self._time_conv(block, block.conv_t, weight_t, bias_t, (0, 0), act, causal)
+        else:
+            weight, bias = _fold(conv, block.bn, factor)
+            if conv.kernel_size[0] == 1:
+                self.spatial, self.time = Conv2dAct(weight[:, :, 0], bias, conv.stride[1:], conv.groups,
+                                                    spatial_pad, act), None
+            else:
+                self.spatial = None
+                self.time = self._time_conv(block, conv, weight, bias, spatial_pad, act, causal)
+
+    @staticmethod
+    def _time_conv(block: ConvBNActivation, conv: Conv3d, weight: Tensor, bias: Tensor,
+                   padding: tuple[int, int] | None, act: str | None, causal: bool) -> TimeConv:
+        key = block.buffer_key if causal else ""
+        return TimeConv(weight, bias, conv.stride[1:], conv.groups, padding, act, causal=causal,
+                        time_padding=conv.temporal_padding, buffer_key=key)
+
+    @property
+    def stateful(self) -> bool:
+        return self.time is not None and self.time.causal
+
+    def clip(self, x: Tensor, batch: int, state: State | None) -> tuple[Tensor, State]:
+        if self.spatial is not None:
+            x = self.spatial(x)
+        if self.time is None:
+            return x, {}
+        history = None if state is None or not self.stateful else state.get(self.time.buffer_key)
+        x, last = self.time.clip(x, batch, history)
+        return x, ({self.time.buffer_key: last} if state is not None and self.stateful else {})
+
+    def frame(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        if self.spatial is not None:
+            x = self.spatial(x)
+        if self.time is None:
+            return x, {}
+        x, buffer = self.time.frame(x, state.get(self.time.buffer_key))
+        return x, {self.time.buffer_key: buffer}
+
+
+# ------------------------------------------------------------------------------------------------
+# Pools, squeeze-excitation, the bottleneck
+
+
+def _counts(state: State | None, key: str, batch: int, device: torch.device) -> Tensor:
+    count = None if state is None else state.get(key)
+    return count if count is not None else torch.zeros(batch, dtype=torch.int64, device=device)
+
+
+class FastSqueezeExcite(nn.Module):
+    """Squeeze-excitation with folded gate constants; state keys as `layers.SqueezeExcite`."""
+
+    def __init__(self, se: SqueezeExcite) -> None:
+        super().__init__()
+        self.se_type, self.causal, self.activation = se.se_type, se.causal, _activation_name(se.act)
+        gate = _activation_name(se.gate)
+        self.register_buffer("reduce_weight", se.reduce.weight[:, :, 0, 0, 0].detach().clone())
+        self.register_buffer("reduce_bias", se.reduce.bias.detach().clone())
+        weight, bias = se.expand.weight[:, :, 0, 0, 0].detach(), se.expand.bias.detach()
+        self.gate_max: float | None = None
+        if gate == "hard_sigmoid":  # relu6(z + 3) * s == clamp(s z + 3 s, 0, 6 s)
+            weight, bias, self.gate_max, gate = weight * HARD_SIGMOID_SLOPE, (bias + 3.0) * HARD_SIGMOID_SLOPE, \
+                6.0 * HARD_SIGMOID_SLOPE, None
+        self.gate = gate
+        self.register_buffer("expand_weight", weight.clone())
+        self.register_buffer("expand_bias", bias.clone())
+        self.sum_key, self.count_key = f"{se.pool.state_prefix}.sum", f"{se.pool.state_prefix}.count"
+        self.pos_key: str | None = None
+        if se.pos_enc is not None:
+            self.pos_key = f"{se.pos_enc.state_prefix}.count"
+            self.register_buffer("pos_scale", se.pos_enc.scale.detach().clone())
+            self.register_buffer("pos_frequencies", self._frequencies(self.reduce_weight.shape[1]))
+
+    @staticmethod
+    def _frequencies(channels: int) -> Tensor:
+        index = torch.arange(channels)
+        power = (2 * torch.div(index, 2, rounding_mode="floor")).to(torch.float32) / channels
+        return 1.0 / torch.pow(10000.0, power)
+
+    def _position_encoding(self, positions: Tensor) -> Tensor:
+        """positions (B or 1, T) int -> (B or 1, T, C): sines of the even channels, then cosines of the odd."""
+        radians = positions.to(torch.float32)[:, :, None] * self.pos_frequencies
+        return torch.cat([torch.sin(radians[:, :, 0::2]), torch.cos(radians[:, :, 1::2])], dim=2)
+
+    def _gate(self, squeezed: Tensor) -> Tensor:
+        hidden = _activate_(F.linear(squeezed, self.reduce_weight, self.reduce_bias), self.activation)
+        gate = F.linear(hidden, self.expand_weight, self.expand_bias)
+        return gate.clamp_(0.0, self.gate_max) if self.gate_max is not None else _activate_(gate, self.gate)
+
+    def clip(self, x: Tensor, batch: int, state: State | None) -> tuple[Tensor, State]:
+        """x (B*T, C, H, W) -> (x * gate, new state entries)."""
+        frames, channels = x.shape[0] // batch, x.shape[1]
+        means = spatial_mean(x).view(batch, frames, channels)  # (B, T, C)
+        new_state: State = {}
+        if self.se_type == "2d":
+            squeezed = means
+        else:
+            if not self.causal:
+                pooled = means.mean(1, keepdim=True)
+            else:
+                running = means.cumsum(1)
+                count = _counts(state, self.count_key, batch, x.device)
+                if state is not None and self.sum_key in state:
+                    running = running + state[self.sum_key].view(batch, 1, channels)
+                steps = torch.arange(1, frames + 1, device=x.device)[None, :] + count[:, None]  # (B, T)
+                pooled = running / steps.to(x.dtype)[:, :, None]
+                if state is not None:
+                    new_state = {self.sum_key: running[:, -1].reshape(batch, channels, 1, 1, 1),
+                                 self.count_key: count + frames}
+            if self.se_type == "3d":
+                squeezed = pooled
+            else:
+                squeezed = torch.cat([pooled.expand(-1, frames, -1), means], dim=2)
+        if self.pos_key is not None:
+            start = _counts(state, self.pos_key, batch, x.device) if state is not None else None
+            positions = torch.arange(squeezed.shape[1], device=x.device)[None, :]
+            if start is not None:
+                positions = positions + start[:, None]
+                new_state[self.pos_key] = start + squeezed.shape[1]
+            squeezed = squeezed + self.pos_scale * self._position_encoding(positions).to(x.dtype)
+        gate = self._gate(squeezed)  # (B, T or 1, C)
+        gate = gate.expand(batch, frames, channels).reshape(batch * frames, channels, 1, 1)
+        return x * gate, new_state
+
+    def frame(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """x (B, C, H, W) -> (x * gate, new state entries); causal models only."""
+        batch, channels = x.shape[0], x.shape[1]
+        means = spatial_mean(x)  # (B, C)
+        new_state: State = {}
+        if self.se_type == "2d":
+            squeezed = means
+        else:
+            count = _counts(state, self.count_key, batch, x.device) + 1
+            previous = state.get(self.sum_key)
+            running = means if previous is None else previous.view(batch, channels) + means
+            pooled = running * (1.0 / count.to(x.dtype))[:, None]
+            new_state = {self.sum_key: running.view(batch, channels, 1, 1, 1), self.count_key: count}
+            squeezed = pooled if self.se_type == "3d" else torch.cat([pooled, means], dim=1)
+        if self.pos_key is not None:
+            start = _counts(state, self.pos_key, batch, x.device)
+            new_state[self.pos_key] = start + 1
+            squeezed = squeezed + self.pos_scale * self._position_encoding(start[:, None])[:, 0].to(x.dtype)
+        return x * self._gate(squeezed).view(batch, channels, 1, 1), new_state
+
+
+class FastSkip(nn.Module):
+    """Shortcut: optional 3x3/2 average pool that excludes padding, then a folded 1x1 conv."""
+
+    def __init__(self, layer: BottleneckLayer) -> None:
+        super().__init__()
+        skip = layer.skip
+        self.pool: SpatialPadding | None = None
+        if skip.pool is not None:
+            pad = skip.pool.explicit_padding
+            self.pool = SpatialPadding((skip.pool.kernel,) * 2, (skip.pool.stride,) * 2,
+                                       None if pad is None else (pad[1], pad[2]))
+            self.pool_kernel, self.pool_stride = skip.pool.kernel, skip.pool.stride
+            self._corrections: dict[tuple, Tensor] = {}
+        weight, bias = _fold(skip.project.conv, skip.project.bn)
+        self.project = Conv2dAct(weight[:, :, 0], bias, (1, 1), 1, (0, 0), None)
+
+    def _pooled(self, x: Tensor) -> Tensor:
+        """Mean over the valid cells of each window: the zero-padded mean times kernel^2 / valid cells."""
+        (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
+        pooled = F.avg_pool2d(F.pad(x, (w0, w1, h0, h1)), self.pool_kernel, self.pool_stride)
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        key = (*size, x.dtype, x.device)
+        if key not in self._corrections:
+            ones = torch.ones((1, 1, *size), dtype=x.dtype, device=x.device)
+            valid = F.avg_pool2d(F.pad(ones, (w0, w1, h0, h1)), self.pool_kernel, self.pool_stride)
+            self._corrections[key] = 1.0 / valid
+        return pooled.mul_(self._corrections[key])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(self._pooled(x) if self.pool is not None else x)
+
+
+class FastBottleneck(nn.Module):
+    """Expansion -> feature -> SE -> projection (ReZero folded in) + shortcut."""
+
+    def __init__(self, layer: BottleneckLayer) -> None:
+        super().__init__()
+        self.expansion = FastConvBlock(layer.expansion)
+        self.feature = FastConvBlock(layer.feature)
+        self.se = None if layer.se is None else FastSqueezeExcite(layer.se)
+        self.projection = FastConvBlock(layer.projection, factor=layer.rezero.detach())
+        self.skip = None if layer.skip is None else FastSkip(layer)
+
+    def clip(self, x: Tensor, batch: int, state: State | None) -> tuple[Tensor, State]:
+        y, _ = self.expansion.clip(x, batch, None)
+        y, new_state = self.feature.clip(y, batch, state)
+        if self.se is not None:
+            y, se_state = self.se.clip(y, batch, state)
+            new_state.update(se_state)
+        y, _ = self.projection.clip(y, batch, None)
+        return y.add_(x if self.skip is None else self.skip(x)), new_state
+
+    def frame(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, _ = self.expansion.frame(x, state)
+        y, new_state = self.feature.frame(y, state)
+        if self.se is not None:
+            y, se_state = self.se.frame(y, state)
+            new_state.update(se_state)
+        y, _ = self.projection.frame(y, state)
+        return y.add_(x if self.skip is None else self.skip(x)), new_state
+
+
+# ------------------------------------------------------------------------------------------------
+# The model
+
+
+class InferenceMoViNet(nn.Module):
+    """A MoViNet folded for inference (see the module docstring). Build it with `optimize_for_inference`.
+
+    Same call contract as `MoViNet`: `model(video)`, and for causal models `init_state`,
+    `state_shapes` and `stream_step`. Its buffers are derived weights, not a training checkpoint.
+    """
+
+    def __init__(self, model: MoViNet) -> None:
+        super().__init__()
+        causal = model.causal
+        self.causal, self.num_classes, self.num_features = causal, model.num_classes, model.num_features
+        self.min_frame_size = model.min_frame_size
+        # Shape rules and input checks from a weightless copy; not a submodule (nothing in state_dict).
+        object.__setattr__(self, "_shapes", copy.deepcopy(model).to("meta"))
+        self.stem = FastConvBlock(model.stem)
+        self.layers = nn.ModuleList(FastBottleneck(layer) for layer in model._layers())
+        self.head = FastConvBlock(model.head.project)
+        self.head_sum_key = f"{model.head.pool.state_prefix}.sum"
+        self.head_count_key = f"{model.head.pool.state_prefix}.count"
+        classifier = model.classifier
+        self.classifier_activation = _activation_name(classifier.act)
+        self.register_buffer("hidden_weight", classifier.hidden.weight[:, :, 0, 0, 0].detach().clone())
+        self.register_buffer("hidden_bias", classifier.hidden.bias.detach().clone())
+        self.register_buffer("logits_weight", classifier.logits.weight[:, :, 0, 0, 0].detach().clone())
+        self.register_buffer("logits_bias", classifier.logits.bias.detach().clone())
+
+    @property
+    def is_causal(self) -> bool:
+        return self.causal
+
+    def _classify(self, features: Tensor) -> Tensor:
+        """(B, C_head) -> (B, num_classes)."""
+        hidden = _activate_(F.linear(features, self.hidden_weight, self.hidden_bias), self.classifier_activation)
+        return F.linear(hidden, self.logits_weight, self.logits_bias)
+
+    @staticmethod
+    def _frames_as_batch(video: Tensor) -> Tensor:
+        """(B, 3, T, H, W) -> (B*T, 3, H, W) channels-last (one copy)."""
+        b, c, t, h, w = video.shape
+        return video.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
+
+    def _clip_features(self, video: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """Whole clip or a chunk of a stream: video (B, 3, T, H, W) -> (features (B, C_head), updates)."""
+        batch, frames = video.shape[0], video.shape[2]
+        x, new_state = self.stem.clip(self._frames_as_batch(video), batch, state)
+        for layer in self.layers:
+            x, layer_state = layer.clip(x, batch, state)
+            new_state.update(layer_state)
+        x, _ = self.head.clip(x, batch, None)
+        means = spatial_mean(x).view(batch, frames, -1)  # (B, T, C)
+        if state is None:
+            return means.mean(1), new_state
+        count = _counts(state, self.head_count_key, batch, x.device) + frames
+        running = means.sum(1)
+        if self.head_sum_key in state:
+            running = running + state[self.head_sum_key].view(batch, -1)
+        new_state[self.head_sum_key] = running.view(batch, -1, 1, 1, 1)
+        new_state[self.head_count_key] = count
+        return running / count.to(x.dtype)[:, None], new_state
+
+    def _frame_features(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
+        """One stream frame (B, 3, H, W) -> (features (B, C_head), updates)."""
+        x, new_state = self.stem.frame(frame.contiguous(memory_format=torch.channels_last), state)
+        for layer in self.layers:
+            x, layer_state = layer.frame(x, state)
+            new_state.update(layer_state)
+        x, _ = self.head.frame(x, state)
+        means = spatial_mean(x)
+        batch = means.shape[0]
+        count = _counts(state, self.head_count_key, batch, x.device) + 1
+        previous = state.get(self.head_sum_key)
+        running = means if previous is None else previous.view(batch, -1) + means
+        new_state[self.head_sum_key] = running.view(batch, -1, 1, 1, 1)
+        new_state[self.head_count_key] = count
+        return running * (1.0 / count.to(x.dtype))[:, None], new_state
+
+    def forward(self, video: Tensor) -> Tensor:
+        """Whole-clip logits. video: (B, 3, T, H, W) float -> (B, num_classes)."""
+        MoViNet._check_video(self._shapes, video)
+        return self._classify(self._clip_features(video, None)[0])
+
+    def stream_step(self, clip: Tensor, state: State) -> tuple[Tensor, State]:
+        """A chunk of a stream, clip (B, 3, t, H, W), any t >= 1 -> (logits (B, classes), new state).
+
+        One frame runs the per-frame graph, longer chunks the clip graph; both give the state of
+        `MoViNet.stream_step`. The input state is not modified; missing entries count as zeros.
+        """
+        if not self.causal:
+            raise ValueError("stream_step needs a causal model: this one sees the whole clip at once. Use a "
+                             "'*_stream' model, or create_model(name, causal=True) for a causal 3D variant")
+        if not isinstance(state, dict):
+            raise ValueError(f"state must be a dict of tensors (see init_state), got {type(state).__name__}")
+        MoViNet._check_video(self._shapes, clip)
+        if clip.shape[2] == 1:
+            features, updates = self._frame_features(clip[:, :, 0], state)
+        else:
+            features, updates = self._clip_features(clip, state)
+        return self._classify(features), {**state, **updates}
+
+    def state_shapes(self, batch_size: int, height: int, width: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """Name -> (shape, dtype) of every stream state tensor, as `MoViNet.state_shapes`."""
+        return self._shapes.state_shapes(batch_size, height, width)
+
+    def init_state(self, batch_size: int = 1, height: int = 172, width: int = 172) -> State:
+        """Zero stream state (a fresh stream) for frames of height x width, as `MoViNet.init_state`."""
+        if min(height, width) < self.min_frame_size or batch_size < 1:
+            raise ValueError(f"need batch_size >= 1 and frames of at least {self.min_frame_size} px, "
+                             f"got batch {batch_size}, {height}x{width}")
+        like = self.hidden_weight
+        state = {}
+        for name, (shape, dtype) in self.state_shapes(batch_size, height, width).items():
+            if name.endswith(".buffer"):
+                state[name] = channels_last_zeros(shape, like)
+            else:
+                state[name] = torch.zeros(shape, dtype=like.dtype if dtype == torch.float32 else dtype,
+                                          device=like.device)
+        return state
+
+
+def optimize_for_inference(model: MoViNet) -> InferenceMoViNet:
+    """The inference form of a trained `MoViNet`: same call contract, same answers (1e-4), faster.
+
+    The model is not modified. The result holds folded copies of the weights (eval-mode BN
+    statistics), so build it again after further training.
+    """
+    if isinstance(model, InferenceMoViNet):
+        return model
+    if not isinstance(model, MoViNet):
+        raise ValueError(f"optimize_for_inference needs a movinet MoViNet, got {type(model).__name__}")
+    with torch.no_grad():
+        return InferenceMoViNet(model).eval()
