@@ -6,6 +6,7 @@
     state = model.init_state(batch_size=1, height=172, width=172)
     logits, state = model.stream_step(clip, state)          # frame by frame
     model, meta = movinet.load_model("best.safetensors")    # meta.name, meta.labels, meta.preprocessing
+    fast = movinet.optimize_for_inference(model)            # same calls and answers, faster
 
 `import movinet` is light: the names below are imported on first use (PEP 562), so the command
 line and the registry work without importing torch.
@@ -25,6 +26,7 @@ _EXPORTS = {
     "get_model_info": "movinet.models.registry",
     "list_models": "movinet.models.registry",
     "MoViNet": "movinet.models.movinet",
+    "optimize_for_inference": "movinet.models.optimize",
     "State": "movinet.models.layers",
     "Preprocessing": "movinet.data.preprocessing",
     "ModelMetadata": "movinet.weights",

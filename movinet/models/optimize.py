@@ -39,6 +39,7 @@ from movinet.models.layers import (
     State,
     same_padding,
 )
+from movinet.models.fuse import fold_batchnorm
 from movinet.models.movinet import MoViNet
 
 HARD_SIGMOID_SLOPE = 0.16667  # TF's literal (see layers.HardSigmoid)
@@ -46,19 +47,6 @@ HARD_SIGMOID_SLOPE = 0.16667  # TF's literal (see layers.HardSigmoid)
 
 # ------------------------------------------------------------------------------------------------
 # Folding
-
-
-def _bn_scale_shift(bn: nn.BatchNorm3d) -> tuple[Tensor, Tensor]:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
-
-
-def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d, factor: Tensor | float = 1.0) -> tuple[Tensor, Tensor]:
-    """Weight and bias of conv -> BN -> x `factor` as one conv: (C_out, C_in/g, kt, kh, kw), (C_out,)."""
-    scale, shift = _bn_scale_shift(bn)
-    bias = shift if conv.bias is None else shift + conv.bias * scale
-    weight = conv.weight * (scale * factor).view(-1, 1, 1, 1, 1)
-    return weight.detach().clone(), (bias * factor).detach().clone()
 
 
 def _activation_name(module: nn.Module) -> str | None:
@@ -236,13 +224,13 @@ class FastConvBlock(nn.Module):
         conv = block.conv
         spatial_pad = conv.spatial_padding
         if block.factorized:
-            weight, bias = _fold(conv, block.bn)
+            weight, bias = fold_batchnorm(conv, block.bn)
             self.spatial: Conv2dAct | None = Conv2dAct(weight[:, :, 0], bias, conv.stride[1:], conv.groups,
                                                        spatial_pad, act)
-            weight_t, bias_t = _fold(block.conv_t, block.bn_t, factor)
+            weight_t, bias_t = fold_batchnorm(block.conv_t, block.bn_t, factor)
             self.time: TimeConv | None = self._time_conv(block, block.conv_t, weight_t, bias_t, (0, 0), act, causal)
         else:
-            weight, bias = _fold(conv, block.bn, factor)
+            weight, bias = fold_batchnorm(conv, block.bn, factor)
             if conv.kernel_size[0] == 1:
                 self.spatial, self.time = Conv2dAct(weight[:, :, 0], bias, conv.stride[1:], conv.groups,
                                                     spatial_pad, act), None
@@ -397,7 +385,7 @@ class FastSkip(nn.Module):
                                        None if pad is None else (pad[1], pad[2]))
             self.pool_kernel, self.pool_stride = skip.pool.kernel, skip.pool.stride
             self._corrections: dict[tuple, Tensor] = {}
-        weight, bias = _fold(skip.project.conv, skip.project.bn)
+        weight, bias = fold_batchnorm(skip.project.conv, skip.project.bn)
         self.project = Conv2dAct(weight[:, :, 0], bias, (1, 1), 1, (0, 0), None)
 
     def _pooled(self, x: Tensor) -> Tensor:

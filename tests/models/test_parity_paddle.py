@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import movinet
 from movinet.convert.paddle import paddle_to_state_dict
 from movinet.convert.pdparams import load_pdparams
 from tests.conftest import fixture_path
@@ -21,15 +22,21 @@ def paddle_model():
     return model.eval()
 
 
+@pytest.fixture(scope="module", params=["training", "fast"])
+def paddle_any_form(request, paddle_model):
+    """The converted model, and its inference form (`optimize_for_inference`)."""
+    return movinet.optimize_for_inference(paddle_model) if request.param == "fast" else paddle_model
+
+
 def paddle_clip(name: str) -> torch.Tensor:
     """Paddle inputs are (N, T, C, H, W); the recognizer transposes to (N, C, T, H, W)."""
     return torch.from_numpy(np.load(fixture_path("paddle_a0", name))).permute(0, 2, 1, 3, 4).contiguous()
 
 
 @pytest.mark.parametrize("clip, ref", [("input_small.npy", "logits_small.npy"), ("input.npy", "logits.npy")])
-def test_paddle_logits_match(paddle_model, clip, ref):
+def test_paddle_logits_match(paddle_any_form, clip, ref):
     with torch.inference_mode():
-        logits = paddle_model(paddle_clip(clip)).numpy()
+        logits = paddle_any_form(paddle_clip(clip)).numpy()
     reference = np.load(fixture_path("paddle_a0", ref))
     assert np.abs(logits - reference).max() <= ABS_TOLERANCE
     assert list(np.argsort(-logits[0])[:5]) == list(np.argsort(-reference[0])[:5])

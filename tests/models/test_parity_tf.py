@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import movinet
 from movinet.convert.tf import tf_to_state_dict, variables_from_npz
 from tests.conftest import fixture_path, relative_error, tf_clip
 
@@ -19,14 +20,20 @@ def load_tf_model(kind: str):
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def base_model():
-    return load_tf_model("base")
+def in_form(model, form: str):
+    """The training form as converted, or the inference form (`optimize_for_inference`) of it."""
+    return movinet.optimize_for_inference(model) if form == "fast" else model
 
 
-@pytest.fixture(scope="module")
-def stream_model():
-    return load_tf_model("stream")
+# Every parity test runs on both forms: the fast path must match TF as closely as the training form.
+@pytest.fixture(scope="module", params=["training", "fast"])
+def base_model(request):
+    return in_form(load_tf_model("base"), request.param)
+
+
+@pytest.fixture(scope="module", params=["training", "fast"])
+def stream_model(request):
+    return in_form(load_tf_model("stream"), request.param)
 
 
 @pytest.mark.parametrize("clip, ref", [("input.npy", "logits.npy"), ("input_odd.npy", "logits_odd.npy")])
