@@ -1,66 +1,58 @@
-"""Data pipeline: decoding (PyAV), frame sampling, clip transforms, datasets, preparation tools."""
+"""Data pipeline: decoding (PyAV), frame sampling, clip transforms, datasets, preparation tools.
 
-from movinet.data.config import DataConfig, SamplingConfig, TransformConfig
-from movinet.data.datasets import (
-    Sample,
-    SkippedSampleWarning,
-    VideoClipDataset,
-    build_dataset,
-    read_labels_file,
-    read_list_file,
-    scan_class_folders,
-)
-from movinet.data.prepare import ExtractionSummary, extract_frames, write_video_list
-from movinet.data.sampling import clip_indices, segment_indices
-from movinet.data.synthetic import (
-    FLIP_INVARIANT_CLASSES,
-    MOTION_CLASSES,
-    make_motion_dataset,
-    make_motion_video,
-    render_motion_clip,
-)
-from movinet.data.preprocessing import Preprocessing, PreprocessingError
-from movinet.data.transforms import build_transform, normalize
-from movinet.data.video import (
-    VideoDecodeError,
-    VideoNotFoundError,
-    VideoReader,
-    iter_frames,
-    open_video,
-    read_frame_folder,
-    write_video,
-)
+Names are imported on first use (PEP 562): the inference path (decoding, the preprocessing
+record) does not pull in the torch datasets.
+"""
 
-__all__ = [
-    "DataConfig",
-    "SamplingConfig",
-    "TransformConfig",
-    "Sample",
-    "SkippedSampleWarning",
-    "VideoClipDataset",
-    "build_dataset",
-    "read_labels_file",
-    "read_list_file",
-    "scan_class_folders",
-    "ExtractionSummary",
-    "extract_frames",
-    "write_video_list",
-    "clip_indices",
-    "segment_indices",
-    "FLIP_INVARIANT_CLASSES",
-    "MOTION_CLASSES",
-    "make_motion_dataset",
-    "make_motion_video",
-    "render_motion_clip",
-    "build_transform",
-    "normalize",
-    "Preprocessing",
-    "PreprocessingError",
-    "VideoDecodeError",
-    "VideoNotFoundError",
-    "VideoReader",
-    "iter_frames",
-    "open_video",
-    "read_frame_folder",
-    "write_video",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataConfig": "movinet.data.config",
+    "SamplingConfig": "movinet.data.config",
+    "TransformConfig": "movinet.data.config",
+    "Sample": "movinet.data.datasets",
+    "SkippedSampleWarning": "movinet.data.datasets",
+    "VideoClipDataset": "movinet.data.datasets",
+    "build_dataset": "movinet.data.datasets",
+    "read_labels_file": "movinet.data.datasets",
+    "read_list_file": "movinet.data.datasets",
+    "scan_class_folders": "movinet.data.datasets",
+    "ExtractionSummary": "movinet.data.prepare",
+    "extract_frames": "movinet.data.prepare",
+    "write_video_list": "movinet.data.prepare",
+    "clip_indices": "movinet.data.sampling",
+    "segment_indices": "movinet.data.sampling",
+    "FLIP_INVARIANT_CLASSES": "movinet.data.synthetic",
+    "MOTION_CLASSES": "movinet.data.synthetic",
+    "make_motion_dataset": "movinet.data.synthetic",
+    "make_motion_video": "movinet.data.synthetic",
+    "render_motion_clip": "movinet.data.synthetic",
+    "build_transform": "movinet.data.transforms",
+    "normalize": "movinet.data.transforms",
+    "Preprocessing": "movinet.data.preprocessing",
+    "PreprocessingError": "movinet.data.preprocessing",
+    "VideoDecodeError": "movinet.data.video",
+    "VideoNotFoundError": "movinet.data.video",
+    "VideoReader": "movinet.data.video",
+    "iter_frames": "movinet.data.video",
+    "open_video": "movinet.data.video",
+    "read_frame_folder": "movinet.data.video",
+    "write_video": "movinet.data.video",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'movinet.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,7 +6,10 @@ Two graph kinds (the sidecar's `kind`):
   (B, num_classes); batch and frame count are dynamic, H and W optionally.
 * **stream** (causal models): one *step* of `stream_step`. Inputs `video` (B, 3, t, H, W) and every
   state tensor as `state.<key>`; outputs `logits` and `new_state.<key>`, in the same key order.
-  Batch and t are dynamic; the state shapes are fixed by H and W. A runtime starts from zeros
+  The batch is dynamic; the state shapes are fixed by H and W. The default graph is the per-frame
+  graph of the inference form, so t is 1 (`dynamic_axes.frames` false in the sidecar: feed a
+  chunk frame by frame); the training-form graph (`optimize=False`) has a dynamic t. A runtime
+  starts from zeros
   (shapes and dtypes are in the sidecar) and feeds each `new_state.*` back as `state.*`. The frame
   counters are int64 graph inputs, never constants: a state frozen into the graph is the known
   failure of other ports, and `verify` would catch it.
@@ -19,6 +22,10 @@ brings no benefit for these fixed-topology graphs. TF SAME padding is computed i
 baked in for the export size: a `dynamic_spatial` graph of an official model is exact only for
 sizes congruent to the export size modulo 32 (the sidecar's `spatial_multiple`); PaddleVideo's
 explicit padding has no such limit.
+
+The graph written is the inference form (`movinet.optimize_for_inference`: BatchNorm, ReZero and
+gate constants folded, frames as the batch axis, a per-frame stream step) unless `optimize=False`;
+either way it is verified against the training-form model it came from.
 
 Files: `<out_dir>/<model_name>.onnx` and `<out_dir>/<model_name>.json`. The ONNX file also carries
 `movinet.model_name` / `movinet.kind` metadata, so a runtime can tell a sidecar made for another
@@ -40,6 +47,7 @@ from torch import Tensor, nn
 
 from movinet.data.preprocessing import Preprocessing
 from movinet.models.movinet import MoViNet
+from movinet.models.optimize import InferenceMoViNet, optimize_for_inference
 from movinet.models.registry import get_model_info
 from movinet.models.streaming import stream_chunks
 
@@ -90,7 +98,7 @@ class ExportResult:
 class _ClipGraph(nn.Module):
     """video (B, 3, T, H, W) -> logits (B, classes)."""
 
-    def __init__(self, model: MoViNet) -> None:
+    def __init__(self, model: MoViNet | InferenceMoViNet) -> None:
         super().__init__()
         self.model = model
 
@@ -101,7 +109,7 @@ class _ClipGraph(nn.Module):
 class _StepGraph(nn.Module):
     """(video, *state tensors in `keys` order) -> (logits, *new state tensors in the same order)."""
 
-    def __init__(self, model: MoViNet, keys: list[str]) -> None:
+    def __init__(self, model: MoViNet | InferenceMoViNet, keys: list[str]) -> None:
         super().__init__()
         self.model = model
         self.keys = keys
@@ -185,9 +193,9 @@ def _verify_base(path: Path, model: MoViNet, shapes: list[tuple[int, ...]], norm
 
 @torch.no_grad()
 def _verify_stream(path: Path, model: MoViNet, batch_size: int, height: int, width: int, steps: int,
-                   normalize: str) -> Verification:
+                   normalize: str, dynamic_frames: bool) -> Verification:
     session = _ort_session(path)
-    chunks = [1] * steps + [_VERIFY_CHUNK]
+    chunks = [1] * steps + ([_VERIFY_CHUNK] if dynamic_frames else [])
     video = _example_video((batch_size, 3, sum(chunks), height, width), normalize, seed=0)
     state = model.init_state(batch_size, height, width)
     keys = list(state)
@@ -241,6 +249,7 @@ def export_onnx(
     opset: int = 17,
     verify: bool = True,
     stream_steps: int = 8,
+    optimize: bool = True,
 ) -> ExportResult:
     """Export `model` to `<out_dir>/<model_name>.onnx` plus the `<model_name>.json` sidecar.
 
@@ -261,7 +270,10 @@ def export_onnx(
         dynamic_spatial: dynamic H and W (base graphs only; see the module doc for official models).
         opset: ONNX opset.
         verify: compare ONNX Runtime with PyTorch and fail on a relative error above 1e-4.
-        stream_steps: single-frame steps of the stream check (plus one 2-frame step).
+        stream_steps: single-frame steps of the stream check (plus one 2-frame step when the
+            graph takes chunks).
+        optimize: write the inference form (`optimize_for_inference`, the default and the fast
+            one; its stream graph steps one frame at a time), or the training form as it is.
 
     Returns:
         ExportResult with both paths and the verification errors (None without `verify`).
@@ -285,9 +297,12 @@ def export_onnx(
     was_training = model.training
     try:
         model.eval()
-        spec = _export_graph(model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
+        graph_model = optimize_for_inference(model) if optimize else model
+        spec = _export_graph(graph_model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
                              opset=opset, model_name=model_name)
-        verification = _verify(model, tmp_path, prep, batch_size, dynamic_spatial, stream_steps) if verify else None
+        spec["graph"] = "inference" if optimize else "training"
+        verification = (_verify(model, tmp_path, prep, batch_size, dynamic_spatial, stream_steps,
+                                spec["dynamic_axes"]["frames"]) if verify else None)
         if verification is not None and not verification.relative_error <= MAX_RELATIVE_ERROR:
             raise ExportError(f"ONNX Runtime disagrees with PyTorch for {model_name}: relative error "
                               f"{verification.relative_error:.3g} > {MAX_RELATIVE_ERROR:g} (max |diff| "
@@ -303,20 +318,24 @@ def export_onnx(
                         None if verification is None else verification.relative_error)
 
 
-def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size: int, dynamic_spatial: bool,
-                  opset: int, model_name: str) -> dict[str, Any]:
+def _export_graph(model: MoViNet | InferenceMoViNet, path: Path, prep: Preprocessing, *, batch_size: int,
+                  dynamic_spatial: bool, opset: int, model_name: str) -> dict[str, Any]:
     """Write the ONNX graph; returns the input/output/state description for the sidecar."""
     height, width = prep.height, prep.width
+    dynamic_frames = True
     if model.causal:
+        # The inference form's stream step is a per-frame graph: one frame per call.
+        dynamic_frames = not isinstance(model, InferenceMoViNet)
         states = _state_spec(model, batch_size, height, width)
         keys = [entry["key"] for entry in states]
         zero = model.init_state(batch_size, height, width)
-        video = _example_video((batch_size, 3, _VERIFY_CHUNK, height, width), prep.normalize, seed=0)
+        frames = _VERIFY_CHUNK if dynamic_frames else 1
+        video = _example_video((batch_size, 3, frames, height, width), prep.normalize, seed=0)
         graph: nn.Module = _StepGraph(model, keys)
-        args: tuple[Tensor, ...] = (video, *(zero[key] for key in keys))
+        args: tuple[Tensor, ...] = (video, *(zero[key].contiguous() for key in keys))
         input_names = ["video", *(entry["input"] for entry in states)]
         output_names = ["logits", *(entry["output"] for entry in states)]
-        axes = {"video": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}
+        axes = {"video": {0: "batch", 2: "frames"} if dynamic_frames else {0: "batch"}, "logits": {0: "batch"}}
         for entry in states:
             if entry["batch_axis"] is not None:
                 axes[entry["input"]] = axes[entry["output"]] = {0: "batch"}
@@ -337,7 +356,7 @@ def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size
                              "movinet.num_classes": str(model.num_classes)})
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
         raise ExportError(f"torch.onnx.export failed for {model_name}: {error}") from error
-    video_shape: list[int | str] = ["batch", 3, "frames", height, width]
+    video_shape: list[int | str] = ["batch", 3, "frames" if dynamic_frames else 1, height, width]
     if dynamic_spatial:
         video_shape[3:] = ["height", "width"]
     return {
@@ -347,15 +366,16 @@ def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size
         "outputs": [{"name": "logits", "shape": ["batch", model.num_classes], "dtype": "float32"}]
         + [{"name": e["output"], "shape": e["shape"], "dtype": e["dtype"]} for e in states],
         "states": states,
-        "dynamic_axes": {"batch": True, "frames": True, "spatial": dynamic_spatial},
+        "dynamic_axes": {"batch": True, "frames": dynamic_frames, "spatial": dynamic_spatial},
     }
 
 
 def _verify(model: MoViNet, path: Path, prep: Preprocessing, batch_size: int, dynamic_spatial: bool,
-            stream_steps: int) -> Verification:
+            stream_steps: int, dynamic_frames: bool) -> Verification:
+    """ONNX Runtime on the graph against the training-form `model` (the reference either way)."""
     height, width = prep.height, prep.width
     if model.causal:
-        return _verify_stream(path, model, batch_size, height, width, stream_steps, prep.normalize)
+        return _verify_stream(path, model, batch_size, height, width, stream_steps, prep.normalize, dynamic_frames)
     # A second, shorter clip with another batch size checks that those axes are really dynamic.
     shapes = [(batch_size, 3, prep.frames, height, width), (batch_size + 1, 3, max(1, prep.frames // 2), height, width)]
     if dynamic_spatial:
@@ -381,6 +401,7 @@ def _sidecar(model: MoViNet, model_name: str, spec: dict[str, Any], prep: Prepro
         "labels": list(labels) if labels is not None else None,
         "label_set": info.labels if labels is not None and len(labels) == info.num_classes else None,
         "opset": opset,
+        "graph": spec["graph"],
         "exporter": f"torch.onnx.export(dynamo=False), torch {torch.__version__}",
         "input_layout": "B,3,T,H,W",
         "input_size": {"frames": prep.frames, "height": prep.height, "width": prep.width},
@@ -408,6 +429,7 @@ def export_from_weights(
     opset: int = 17,
     verify: bool = True,
     stream_steps: int = 8,
+    optimize: bool = True,
 ) -> ExportResult:
     """Load weights (`movinet.load_model`) and export them (`movinet export -c CONFIG -p WEIGHTS -o DIR`).
 
@@ -432,4 +454,4 @@ def export_from_weights(
     return export_onnx(model, out_dir, model_name=meta.name, labels=meta.labels,
                        preprocessing=preprocessing or meta.preprocessing, frames=frames, height=height, width=width,
                        batch_size=batch_size, dynamic_spatial=dynamic_spatial, opset=opset, verify=verify,
-                       stream_steps=stream_steps)
+                       stream_steps=stream_steps, optimize=optimize)

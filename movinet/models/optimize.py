@@ -392,13 +392,17 @@ class FastSkip(nn.Module):
         """Mean over the valid cells of each window: the zero-padded mean times kernel^2 / valid cells."""
         (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
         pooled = F.avg_pool2d(F.pad(x, (w0, w1, h0, h1)), self.pool_kernel, self.pool_stride)
+        if torch.jit.is_tracing():  # an exported graph may take other sizes: no cached constant
+            return pooled.mul_(1.0 / self._valid_fraction(torch.ones_like(x[:1, :1]), (w0, w1, h0, h1)))
         size = (int(x.shape[-2]), int(x.shape[-1]))
         key = (*size, x.dtype, x.device)
         if key not in self._corrections:
             ones = torch.ones((1, 1, *size), dtype=x.dtype, device=x.device)
-            valid = F.avg_pool2d(F.pad(ones, (w0, w1, h0, h1)), self.pool_kernel, self.pool_stride)
-            self._corrections[key] = 1.0 / valid
+            self._corrections[key] = 1.0 / self._valid_fraction(ones, (w0, w1, h0, h1))
         return pooled.mul_(self._corrections[key])
+
+    def _valid_fraction(self, ones: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
+        return F.avg_pool2d(F.pad(ones, pads), self.pool_kernel, self.pool_stride)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self._pooled(x) if self.pool is not None else x)

@@ -73,7 +73,8 @@ def test_stream_graph_inputs_are_the_state(stream_onnx, stream_weights):
     assert list(inputs) == ["video"] + [f"state.{k}" for k in keys]
     assert outputs == ["logits"] + [f"new_state.{k}" for k in keys]
     assert inputs["state.head.pool.count"].type == "tensor(int64)"
-    assert inputs["video"].shape[2] == "frames"
+    assert inputs["video"].shape[2] == 1  # the inference form's per-frame step
+    assert sidecar(stream_onnx)["dynamic_axes"]["frames"] is False and sidecar(stream_onnx)["graph"] == "inference"
 
 
 def _stream_inputs(model, clip, state):
@@ -81,7 +82,8 @@ def _stream_inputs(model, clip, state):
 
 
 def test_stream_feedback_equals_stream_step(stream_onnx, stream_weights):
-    """8 single-frame steps and a 3-frame chunk, ONNX state fed back, against `stream_step`."""
+    """8 single-frame steps and a 3-frame chunk (fed frame by frame to the graph), ONNX state fed
+    back, against the training form's `stream_step`."""
     model, graph = load(stream_weights), session(stream_onnx)
     video = torch.rand(1, 3, 11, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
     keys = list(model.state_shapes(1, SIZE, SIZE))
@@ -90,10 +92,10 @@ def test_stream_feedback_equals_stream_step(stream_onnx, stream_weights):
     bounds = [(t, t + 1) for t in range(8)] + [(8, 11)]
     with torch.no_grad():
         for start, stop in bounds:
-            clip = video[:, :, start:stop]
-            ref, state = model.stream_step(clip, state)
-            outputs = graph.run(None, {"video": clip.numpy(), **feeds})
-            feeds = {f"state.{k}": value for k, value in zip(keys, outputs[1:])}
+            ref, state = model.stream_step(video[:, :, start:stop], state)
+            for t in range(start, stop):
+                outputs = graph.run(None, {"video": video[:, :, t:t + 1].numpy(), **feeds})
+                feeds = {f"state.{k}": value for k, value in zip(keys, outputs[1:])}
             assert relative_error(outputs[0], ref.numpy()) <= TOLERANCE, (start, stop)
         assert int(feeds["state.head.pool.count"][0]) == 11
         whole = model(video).numpy()
@@ -106,7 +108,7 @@ def test_stream_state_is_not_frozen(stream_onnx, stream_weights):
     video = torch.rand(1, 3, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         _, warm = model.stream_step(video[:, :, :3], model.init_state(1, SIZE, SIZE))
-        clip = video[:, :, 3:]
+        clip = video[:, :, 3:]  # one frame: the graph's step
         fresh = graph.run(["logits"], _stream_inputs(model, clip, model.init_state(1, SIZE, SIZE)))[0]
         ours = graph.run(["logits"], _stream_inputs(model, clip, warm))[0]
         ref, _ = model.stream_step(clip, warm)
@@ -185,3 +187,15 @@ def test_copy_of_export_runs_without_movinet_metadata(stream_onnx, tmp_path):
     video = np.random.default_rng(0).random((1, 3, 1, SIZE, SIZE), dtype=np.float32)
     logits = graph.run(["logits"], {"video": video, **feeds})[0]
     assert logits.shape == (1, meta["num_classes"]) and np.isfinite(logits).all()
+
+
+def test_training_form_stream_graph_takes_chunks(tmp_path):
+    """`optimize=False` writes the training form as it is: its step takes any number of frames."""
+    from tests.conftest import random_model
+
+    model = random_model("movinet_a0_stream")
+    result = export_onnx(model, tmp_path, model_name="movinet_a0_stream", height=48, width=48, stream_steps=2,
+                         optimize=False)
+    meta = json.loads(result.json_path.read_text())
+    assert meta["graph"] == "training" and meta["dynamic_axes"]["frames"] is True
+    assert meta["verification"]["checks"][0].startswith("stream 3 steps") and result.relative_error <= TOLERANCE
