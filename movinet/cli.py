@@ -160,8 +160,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
-    predictor = load_predictor(model_file, use_gpu=args.use_gpu, model_name=cfg.model.name if cfg else None,
-                               preprocessing=_config_preprocessing(cfg))
+    predictor = load_predictor(model_file, use_gpu=args.use_gpu, num_threads=args.cpu_threads,
+                               model_name=cfg.model.name if cfg else None, preprocessing=_config_preprocessing(cfg))
     source = int(args.input) if args.input.isdigit() else args.input
     summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
                          max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
     p.add_argument("--config", "-c", help="the training config (optional)")
     p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
+    p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for the model (ONNX Runtime or PyTorch)")
     p.add_argument("--top_k", type=int, default=5)
     p.add_argument("--fps", type=float, default=None, help="resample to this rate (default: the model's, 5 fps)")
     p.add_argument("--chunk", type=int, default=1, help="frames per model step")

@@ -32,7 +32,14 @@ import numpy as np
 
 from movinet.data.config import SamplingConfig, evaluation_sampling
 from movinet.data.sampling import clip_indices, segment_indices
-from movinet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize, resize_short_side, scale_fixed_ratio
+from movinet.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    center_crop,
+    normalize_array,
+    resize_short_side,
+    scale_fixed_ratio,
+)
 
 if TYPE_CHECKING:  # for annotations only: the data layer never imports the engine or the models
     from movinet.engine.config import Config
@@ -203,7 +210,7 @@ class Preprocessing:
             (3, T, height, width) float32.
         """
         resized = scale_fixed_ratio(frames, self.resize) if self.preset == "paddle" else resize_short_side(frames, self.resize)
-        return normalize(center_crop(resized, self.height), self.normalize).numpy()
+        return normalize_array(center_crop(resized, self.height), self.normalize)
 
     def for_causality(self, causal: bool, family: str) -> Preprocessing:
         """A copy for a model that streams (`causal`) or not: a stream model needs `stream_fps`

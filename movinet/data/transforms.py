@@ -6,18 +6,22 @@ frame: that is exactly PaddleVideo's `Scale` / `MultiScaleCrop` (backend "pillow
 `tf.image.resize` (bilinear without antialiasing), so TF-preset pixels differ slightly when
 shrinking. Randomness comes from an explicit `np.random.Generator`.
 
-The layout changes once, in `normalize`: uint8 (T, H, W, 3) -> float32 tensor (3, T, H, W).
+The layout changes once, in `normalize_array`: uint8 (T, H, W, 3) -> float32 (3, T, H, W).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 
 from movinet.data.config import TransformConfig
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: decoding and inference need none
+    import torch
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -33,6 +37,7 @@ __all__ = [
     "horizontal_flip",
     "random_resized_crop",
     "normalize",
+    "normalize_array",
     "ClipTransform",
     "build_transform",
 ]
@@ -305,8 +310,8 @@ def random_resized_crop(
     return resize(_crop(clip, top, left, crop_h, crop_w), size, size)
 
 
-def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float32 tensor (3, T, H, W).
+def normalize_array(clip: np.ndarray, mode: str = "imagenet") -> np.ndarray:
+    """uint8 (T, H, W, 3) -> float32 array (3, T, H, W), in numpy (the inference path needs no torch).
 
     Args:
         clip: (T, H, W, 3) uint8 RGB.
@@ -315,17 +320,26 @@ def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
             [0, 1] (the official TF models).
 
     Returns:
-        (3, T, H, W) float32 tensor.
+        (3, T, H, W) float32, C-contiguous.
     """
     _check_clip(clip)
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {mode!r}")
-    # Arithmetic in place on the channels-last copy (contiguous, one allocation); one layout
-    # change at the end.
-    video = torch.from_numpy(np.ascontiguousarray(clip)).float().div_(255.0)
+    # float32 arithmetic in place on the channels-last copy (one allocation), one layout change at
+    # the end; each operation is correctly rounded, so the bits equal torch's of the same steps.
+    video = clip.astype(np.float32)
+    video /= np.float32(255.0)
     if mode == "imagenet":
-        video.sub_(torch.tensor(IMAGENET_MEAN, dtype=torch.float32)).div_(torch.tensor(IMAGENET_STD, dtype=torch.float32))
-    return video.permute(3, 0, 1, 2).contiguous()
+        video -= np.asarray(IMAGENET_MEAN, dtype=np.float32)
+        video /= np.asarray(IMAGENET_STD, dtype=np.float32)
+    return np.ascontiguousarray(video.transpose(3, 0, 1, 2))
+
+
+def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
+    """`normalize_array` as a torch tensor (3, T, H, W) float32 (the datasets' form)."""
+    import torch
+
+    return torch.from_numpy(normalize_array(clip, mode))
 
 
 def _validate(cfg: TransformConfig) -> None:
@@ -363,6 +377,8 @@ class ClipTransform:
             if rng is None:
                 raise ValueError("the training transform needs an rng (np.random.Generator)")
             return normalize(self._augment(clip, rng), self.cfg.normalize)
+        import torch
+
         views = self._test_views(clip)
         return torch.stack([normalize(view, self.cfg.normalize) for view in views])
 

@@ -448,12 +448,26 @@ def iter_frames(
         stream.thread_type = "AUTO"
         stream.thread_count = threads
         timed = _timestamped(container, stream, name)
-        yield from (_resample(timed, target_fps) if target_fps else timed)
+        # Resample on timestamps first: only the frames that are kept are converted to RGB (at
+        # 25 -> 5 fps that is one frame in five), a repeated frame once.
+        last_frame, last_rgb = None, None
+        for time, frame in _resample(timed, target_fps) if target_fps else timed:
+            if frame is not last_frame:
+                last_frame, last_rgb = frame, _rgb_or_error(frame, name)
+            yield time, last_rgb
     finally:
         container.close()
 
 
-def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float, np.ndarray]]:
+def _rgb_or_error(frame: Any, name: str) -> np.ndarray:
+    try:
+        return _to_rgb(frame)
+    except av.FFmpegError as error:
+        raise VideoDecodeError(f"{name}: decoding failed ({_ffmpeg_message(error)})") from error
+
+
+def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float, Any]]:
+    """(seconds since the first frame, decoded `av.VideoFrame`), still in the decoder's format."""
     rate = _stream_rate(stream)
     step = 1.0 / float(rate) if rate else 1.0 / 30.0
     first: float | None = None
@@ -466,14 +480,12 @@ def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float
             # Cameras and live streams can repeat or step back a timestamp; keep time monotonic.
             time = max(time - first, previous)
             previous = time
-            yield time, _to_rgb(frame)
+            yield time, frame
     except av.FFmpegError as error:
         raise VideoDecodeError(f"{name}: decoding failed ({_ffmpeg_message(error)})") from error
 
 
-def _resample(
-    frames: Iterable[tuple[float, np.ndarray]], target_fps: float
-) -> Iterator[tuple[float, np.ndarray]]:
+def _resample(frames: Iterable[tuple[float, Any]], target_fps: float) -> Iterator[tuple[float, Any]]:
     next_slot = 0
     for time, frame in frames:
         # 1e-6 s absorbs float error in timestamps so a 30 -> 15 fps stream keeps every 2nd frame.

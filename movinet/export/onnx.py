@@ -166,9 +166,9 @@ def _example_video(shape: tuple[int, ...], normalize: str, seed: int) -> Tensor:
 def _ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, torch.get_num_threads())
-    options.log_severity_level = 3
+    from movinet.inference.predict import onnx_session_options
+
+    options = onnx_session_options(max(1, torch.get_num_threads()))
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
