@@ -124,6 +124,24 @@ def channels_last_zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
     return stored.permute(0, len(shape) - 1, *range(1, len(shape) - 1))
 
 
+def pad_after(x: Tensor, surplus: tuple[int, int, int, int]) -> Tensor:
+    """`F.pad(x, (0, w, 0, h))` (zeros after the last two axes) keeping x's channels-last layout.
+
+    Eagerly it writes the interior once and zeroes only the new border (F.pad fills the whole
+    tensor first: a second pass over tens of MB); a traced graph gets the plain Pad.
+    """
+    if torch.jit.is_tracing():
+        return F.pad(x, surplus)
+    _, right, _, bottom = surplus
+    *lead, height, width = x.shape
+    layout = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    out = torch.empty((*lead, height + bottom, width + right), dtype=x.dtype, device=x.device, memory_format=layout)
+    out[..., :height, :width].copy_(x)
+    out[..., height:, :].zero_()
+    out[..., :height, width:].zero_()
+    return out
+
+
 def spatial_mean(x: Tensor) -> Tensor:
     """(N, C, H, W) -> (N, C): one global average pool (fast on channels-last, one ONNX node)."""
     return F.adaptive_avg_pool2d(x, 1).flatten(1)
@@ -143,7 +161,7 @@ class Conv2dAct(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
-            x = F.pad(x, surplus)
+            x = pad_after(x, surplus)
         return _activate_(F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups), self.activation)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
@@ -175,6 +193,7 @@ class TimeConv(nn.Module):
         if self.weighted_sum:  # per-tap channel weights (kt, 1, C, 1, 1), for frames (B, C, H, W)
             self.register_buffer("taps", weight[:, 0, :, 0, 0].t().reshape(kt, 1, -1, 1, 1).contiguous())
             self.register_buffer("bias4", bias.view(1, -1, 1, 1).contiguous())
+            self.register_buffer("group_weight", weight[:, 0].contiguous())  # (C, kt, 1, 1): kt inputs per group
         else:  # 2D kernels per tap: (kt, C_out, C_in/g, kh, kw)
             self.register_buffer("kernels", weight.permute(2, 0, 1, 3, 4).contiguous())
 
@@ -190,7 +209,7 @@ class TimeConv(nn.Module):
             last = x5[:, :, -self.buffer_frames:].contiguous(memory_format=torch.channels_last_3d)
         pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
-            x5 = F.pad(x5, surplus)
+            x5 = pad_after(x5, surplus)
         y = F.conv3d(x5, self.weight, self.bias, (1, *self.stride), (self.time_padding, *pad), 1, self.groups)
         y = y.transpose(1, 2).reshape(batch * frames, *y.shape[1:2], *y.shape[3:])
         return _activate_(y, self.activation), last
@@ -199,6 +218,14 @@ class TimeConv(nn.Module):
         """x (B, C, H, W), buffer (B, C, kt-1, H, W) or None (zeros) -> (y (B, C_out, H', W'), new buffer)."""
         if buffer is None:
             buffer = channels_last_zeros((x.shape[0], x.shape[1], self.buffer_frames, x.shape[2], x.shape[3]), x)
+        if self.weighted_sum and torch.jit.is_tracing():
+            # In a graph: the kt frames side by side as kt channels per group, one grouped 1x1
+            # conv (bias and activation fused by the runtime) instead of kt multiply-adds.
+            full = torch.cat([buffer, x.unsqueeze(2)], dim=2)  # (B, C, kt, H, W)
+            channels, size = self.group_weight.shape[0], (int(x.shape[2]), int(x.shape[3]))  # fixed per graph
+            y = F.conv2d(full.reshape(-1, channels * (self.buffer_frames + 1), *size), self.group_weight,
+                         self.bias, 1, 0, 1, channels)
+            return _activate_(y, self.activation), full[:, :, 1:]
         if self.weighted_sum:
             y = torch.addcmul(self.bias4, x, self.taps[-1])
             for tap in range(self.buffer_frames):
@@ -209,7 +236,7 @@ class TimeConv(nn.Module):
             y = None
             for tap, frame in enumerate(frames):
                 if surplus is not None:
-                    frame = F.pad(frame, surplus)
+                    frame = pad_after(frame, surplus)
                 out = F.conv2d(frame, self.kernels[tap], self.bias if tap == 0 else None, self.stride, pad, 1,
                                self.groups)
                 y = out if y is None else y.add_(out)
@@ -358,27 +385,32 @@ class FastSqueezeExcite(nn.Module):
     def frame(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, C, H, W) -> (x * gate, new state entries); causal models only.
 
-        Vectors stay (B, C) and every reshape has constant sizes, so the exported per-frame graph
-        has no shape arithmetic.
+        Everything stays a (B, C, 1, 1) map, the two SE layers are 1x1 convs on it, and every
+        reshape has constant sizes: the exported per-frame graph has no shape arithmetic and
+        the runtime fuses each conv with its activation.
         """
-        channels, squeezed_channels = self.channels, self.squeezed_channels
-        means = spatial_mean(x)  # (B, C)
+        channels = self.channels
+        means = F.adaptive_avg_pool2d(x, 1)  # (B, C, 1, 1)
         new_state: State = {}
         if self.se_type == "2d":
             squeezed = means
         else:
             count = _counts(state, self.count_key, x.shape[0], x.device) + 1
             previous = state.get(self.sum_key)
-            running = means if previous is None else previous.view(-1, channels) + means
-            pooled = running * (1.0 / count.to(x.dtype)).view(-1, 1)
-            new_state = {self.sum_key: running.view(-1, channels, 1, 1, 1), self.count_key: count}
+            running = means if previous is None else previous.view(-1, channels, 1, 1) + means
+            pooled = running * (1.0 / count.to(x.dtype)).view(-1, 1, 1, 1)
+            new_state = {self.sum_key: running.unsqueeze(2), self.count_key: count}
             squeezed = pooled if self.se_type == "3d" else torch.cat([pooled, means], dim=1)
         if self.pos_key is not None:
             start = _counts(state, self.pos_key, x.shape[0], x.device)
             new_state[self.pos_key] = start + 1
             encoding = self._position_encoding(start.view(-1, 1)).to(x.dtype)  # (B, 1, C_in)
-            squeezed = squeezed + self.pos_scale * encoding.view(-1, squeezed_channels)
-        return x * self._gate(squeezed).view(-1, channels, 1, 1), new_state
+            squeezed = squeezed + self.pos_scale * encoding.view(-1, self.squeezed_channels, 1, 1)
+        hidden = _activate_(F.conv2d(squeezed, self.reduce_weight[:, :, None, None], self.reduce_bias),
+                            self.activation)
+        gate = F.conv2d(hidden, self.expand_weight[:, :, None, None], self.expand_bias)
+        gate = gate.clamp_(0.0, self.gate_max) if self.gate_max is not None else _activate_(gate, self.gate)
+        return x * gate, new_state
 
 
 class FastSkip(nn.Module):
@@ -393,25 +425,19 @@ class FastSkip(nn.Module):
             self.pool = SpatialPadding((skip.pool.kernel,) * 2, (skip.pool.stride,) * 2,
                                        None if pad is None else (pad[1], pad[2]))
             self.pool_kernel, self.pool_stride = skip.pool.kernel, skip.pool.stride
-            self._corrections: dict[tuple, Tensor] = {}
         weight, bias = fold_batchnorm(skip.project.conv, skip.project.bn)
         self.project = Conv2dAct(weight[:, :, 0], bias, (1, 1), 1, (0, 0), None)
 
     def _pooled(self, x: Tensor) -> Tensor:
-        """Mean over the valid cells of each window: the zero-padded mean times kernel^2 / valid cells."""
-        (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
-        pooled = F.avg_pool2d(F.pad(x, (w0, w1, h0, h1)), self.pool_kernel, self.pool_stride)
-        if torch.jit.is_tracing():  # an exported graph may take other sizes: no cached constant
-            return pooled.mul_(1.0 / self._valid_fraction(torch.ones_like(x[:1, :1]), (w0, w1, h0, h1)))
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        key = (*size, x.dtype, x.device)
-        if key not in self._corrections:
-            ones = torch.ones((1, 1, *size), dtype=x.dtype, device=x.device)
-            self._corrections[key] = 1.0 / self._valid_fraction(ones, (w0, w1, h0, h1))
-        return pooled.mul_(self._corrections[key])
+        """Mean over the valid cells of each window, as `layers.SpatialAvgPool`.
 
-    def _valid_fraction(self, ones: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
-        return F.avg_pool2d(F.pad(ones, pads), self.pool_kernel, self.pool_stride)
+        One `avg_pool2d` that excludes padding: its own symmetric `before` padding, and for TF
+        SAME's extra cell after (stride 2, even side) `ceil_mode`, whose last window hangs over
+        the end and is averaged over the cells it covers: the same windows, no padded copy.
+        """
+        (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
+        return F.avg_pool2d(x, self.pool_kernel, self.pool_stride, (h0, w0), ceil_mode=h1 > h0 or w1 > w0,
+                            count_include_pad=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self._pooled(x) if self.pool is not None else x)

@@ -158,3 +158,28 @@ def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_for
         fast(torch.rand(3, 8, 64, 64))
     with pytest.raises(ValueError, match="MoViNet"):
         movinet.optimize_for_inference(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("padding", [None, (0, 1, 1), (0, 0, 0)])  # TF SAME, and PaddleVideo's two
+def test_shortcut_pool_equals_the_training_pool_at_every_size(padding):
+    """One avg_pool2d (ceil_mode for SAME's extra cell) gives the training form's windows."""
+    from movinet.models.layers import SpatialAvgPool
+    from movinet.models.optimize import FastSkip
+
+    layer = random_model("movinet_a0_base").blocks[1][0]  # a layer with a strided shortcut
+    layer.skip.pool = SpatialAvgPool(3, 2, padding)
+    skip = FastSkip(layer)
+    for size in range(3, 24):
+        x = torch.randn(2, 4, 1, size, size + 1)
+        ref = layer.skip.pool(x)[:, :, 0]
+        ours = skip._pooled(x[:, :, 0].contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(ours, ref, msg=f"size {size}")
+
+
+def test_pad_after_equals_zero_padding_and_keeps_the_layout():
+    from movinet.models.optimize import pad_after
+
+    x = torch.randn(3, 5, 7, 6).contiguous(memory_format=torch.channels_last)
+    padded = pad_after(x, (0, 1, 0, 2))
+    torch.testing.assert_close(padded, torch.nn.functional.pad(x, (0, 1, 0, 2)), rtol=0, atol=0)
+    assert padded.is_contiguous(memory_format=torch.channels_last)
