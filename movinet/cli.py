@@ -41,6 +41,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_configs(args: argparse.Namespace) -> int:
+    from movinet.configs import config_summary, list_configs, packaged_config
+
+    if args.name:
+        sys.stdout.write(packaged_config(args.name).read_text(encoding="utf-8"))
+        return 0
+    names = list_configs()
+    width = max(len(name) for name in names)
+    for name in names:
+        print(f"{name:<{width}}  {config_summary(name)}")
+    print(f"\nuse one with -c NAME (a file of that name in the working directory wins); "
+          "`movinet configs NAME > my.yaml` copies it to edit")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     if args.source == "tf":
         from movinet.convert.tf import convert_tf
@@ -122,7 +137,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from movinet.engine.demo import run_demo
 
-    result = run_demo(args.work_dir, seed=args.seed, max_minutes=args.max_minutes)
+    result = run_demo(args.work_dir, seed=args.seed, max_minutes=args.max_minutes, data_only=args.data_only)
+    if args.data_only:
+        print(f"demo data in {result['data_root']} and {result['test_dir']}")
+        return 0
     print(f"demo test top-1: {result['test_top1']:.4f} ({result['total_seconds'] / 60:.1f} min); "
           f"everything is in {result['work_dir']}")
     return 0
@@ -193,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", default="*", help="glob over model names, e.g. '*stream'")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = _add(sub, "configs", cmd_configs, "list the packaged YAML configs, or print one (to copy and edit)")
+    p.add_argument("name", nargs="?", default=None, help="a config to print, e.g. movinet_k400_frame.yaml")
+
     p = _add(sub, "convert", cmd_convert, "convert official TF or PaddleVideo weights to movinet .safetensors")
     p.add_argument("source", choices=["tf", "paddle"], help="tf: TF Model Garden checkpoint (dir, prefix, "
                    ".tar.gz or named-variable .npz); paddle: a PaddleVideo .pdparams")
@@ -218,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work_dir", default=None, help="where to put everything (default: a new temp dir)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max_minutes", type=float, default=10.0, help="time budget; training stops early to keep it")
+    p.add_argument("--data_only", action="store_true", help="check the installation and generate the data, then stop")
 
     p = _add(sub, "prepare", cmd_prepare, "prepare a dataset: extract frames (PaddleVideo frame layout) "
              "or write a video list for a folder-per-class tree")

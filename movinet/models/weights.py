@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from movinet.files import atomic_write_bytes, atomic_write_text
 
 from movinet.models.movinet import MoViNet
 
@@ -58,12 +60,10 @@ def save_weights(model: MoViNet, path: str | os.PathLike, *, model_name: str, la
         raise ValueError(f"{len(labels)} labels given for a model with {model.num_classes} classes")
     meta = model_metadata(model, model_name, labels=labels, preprocessing=preprocessing, **extra)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"movinet": json.dumps(meta)})
-    os.replace(tmp, path)
-    sidecar = metadata_path(path)
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    # Serialised in memory and written through `atomic_write`: safetensors' own file writer
+    # creates 0600 files, ours get the permissions of every other output.
+    atomic_write_bytes(path, save(tensors, metadata={"movinet": json.dumps(meta)}))
+    atomic_write_text(metadata_path(path), json.dumps(meta, indent=2) + "\n")
     return path
 
 
