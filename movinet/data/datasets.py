@@ -8,8 +8,10 @@ Three layouts (`DataConfig.format`):
 
 List files are validated completely before training starts, so a typo on line 180,000 is
 reported at once (with every other bad line) instead of crashing an epoch. At training time an
-unreadable sample is skipped with a warning and replaced by the next one, and the item says how
-many were skipped so a loop with worker processes can count them.
+unreadable sample is skipped with a warning and replaced by the next readable one (however many
+unreadable ones follow it), and the item names the requested sample when it was unreadable, so a
+loop with worker processes counts each unreadable file once and can list it. Only a split with no
+readable sample at all stops a run (`VideoClipDataset.first_readable`, checked before training).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "Sample",
     "SkippedSampleWarning",
+    "UnreadableSplitError",
     "VideoClipDataset",
     "read_list_file",
     "read_labels_file",
@@ -45,8 +48,8 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".m
 FORMATS = ("frames", "videos", "folders")
 SPLITS = ("train", "val", "test")
 SAMPLING_MODES = ("segments", "clips")
-MAX_SAMPLE_TRIES = 10
 _MAX_LISTED_PROBLEMS = 20
+_MAX_NAMED_UNREADABLE = 3  # files named in the error of a split with no readable sample
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class Sample:
 
 class SkippedSampleWarning(UserWarning):
     """An unreadable sample was skipped and replaced by the next one."""
+
+
+class UnreadableSplitError(VideoDecodeError):
+    """No sample of a split can be read (a `ValueError`: the CLI prints it as one line)."""
 
 
 # -- list files ------------------------------------------------------------------------------------
@@ -273,9 +280,11 @@ class VideoClipDataset(Dataset):
         "video": float32 (3, T, H, W) in training; (V, 3, T, H, W) in testing, with
             V = test_num_clips * test_num_crops (clip-major).
         "label": int class index of the sample returned.
-        "index": int index of the sample returned (differs from the requested index when
-            unreadable samples were skipped).
-        "num_skipped": int unreadable samples skipped to produce this item.
+        "index": int index of the sample returned (the next readable one when the requested
+            sample is unreadable).
+        "num_skipped": 1 when the requested sample is unreadable, else 0; summed over an epoch,
+            each unreadable file counts once.
+        "unreadable": "PATH: reason" of the requested sample when it is unreadable, else "".
 
     Randomness comes from a generator seeded with (seed, epoch, index), so an epoch is the same
     whatever the number of DataLoader workers. Call `set_epoch` before each epoch (with
@@ -291,6 +300,7 @@ class VideoClipDataset(Dataset):
         suffix: Frame file pattern for the "frames" reader.
         class_names: Optional names, index = label.
         num_classes: Optional class count (defaults to len(class_names) or max label + 1).
+        split: Name of the split in error messages ("train", "val", "test").
     """
 
     def __init__(
@@ -305,6 +315,7 @@ class VideoClipDataset(Dataset):
         suffix: str = "img_{:05}.jpg",
         class_names: Sequence[str] | None = None,
         num_classes: int | None = None,
+        split: str = "dataset",
     ) -> None:
         if not samples:
             raise ValueError("VideoClipDataset needs at least one sample")
@@ -327,6 +338,10 @@ class VideoClipDataset(Dataset):
         if num_classes is None:
             num_classes = len(self.class_names) if self.class_names else max(s.label for s in self.samples) + 1
         self.num_classes = int(num_classes)
+        self.split = split
+        # Samples found unreadable in this process (each DataLoader worker has its own copy), so a
+        # run of bad files is decoded once, not once per item that walks past it.
+        self._unreadable: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -371,28 +386,57 @@ class VideoClipDataset(Dataset):
             return self.transform(clips[0], rng)
         return torch.cat([self.transform(clip, rng) for clip in clips])
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
-        failures: list[str] = []
-        for attempt in range(min(MAX_SAMPLE_TRIES, len(self.samples))):
-            current = (index + attempt) % len(self.samples)
-            try:
-                video = self.load(current, self._rng(index, attempt))
-            except (VideoDecodeError, OSError) as error:
-                failures.append(f"{self.samples[current].path}: {error}")
-                warnings.warn(
-                    f"skipping unreadable sample {current} ({self.samples[current].path}): {error}",
-                    SkippedSampleWarning,
-                    stacklevel=2,
-                )
+    def _try_load(self, index: int, rng: np.random.Generator) -> torch.Tensor | None:
+        """`load`, or None (remembered, warned once per process) when the sample is unreadable."""
+        if index in self._unreadable:
+            return None
+        try:
+            return self.load(index, rng)
+        except (VideoDecodeError, OSError) as error:
+            path, reason = str(self.samples[index].path), str(error)
+            self._unreadable[index] = reason if reason.startswith(path) else f"{path}: {reason}"
+            warnings.warn(f"skipping unreadable sample {index} ({self._unreadable[index]})", SkippedSampleWarning,
+                          stacklevel=3)
+            return None
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int | str]:
+        # The walk and the rng depend only on (seed, epoch, index, offset), so an epoch (and a
+        # resumed one) is the same whether or not this process already knows the bad files.
+        for offset in range(len(self.samples)):
+            current = (index + offset) % len(self.samples)
+            video = self._try_load(current, self._rng(index, offset))
+            if video is None:
                 continue
             return {
                 "video": video,
                 "label": self.samples[current].label,
                 "index": current,
-                "num_skipped": attempt,
+                "num_skipped": int(offset > 0),
+                "unreadable": self._unreadable.get(index, "") if offset > 0 else "",
             }
-        raise RuntimeError(
-            f"{len(failures)} consecutive samples from index {index} could not be read:\n" + "\n".join(failures)
+        raise self._no_readable_sample()
+
+    def first_readable(self) -> int:
+        """Index of the first readable sample (reads samples in order until one loads).
+
+        Raises:
+            UnreadableSplitError: no sample can be read; the message names the split and the first
+                files with their reasons.
+        """
+        with warnings.catch_warnings():  # the error names the files; a warning per file would flood
+            warnings.simplefilter("ignore", SkippedSampleWarning)
+            for index in range(len(self.samples)):
+                if self._try_load(index, self._rng(index, 0)) is not None:
+                    return index
+        raise self._no_readable_sample()
+
+    def _no_readable_sample(self) -> UnreadableSplitError:
+        named = [self._unreadable[i] for i in sorted(self._unreadable)[:_MAX_NAMED_UNREADABLE]]
+        more = len(self.samples) - len(named)
+        return UnreadableSplitError(
+            f"no sample of the {self.split} split can be read ({len(self.samples)} samples): "
+            + "; ".join(named) + (f"; and {more} more" if more > 0 else "")
+            + ". Check the paths and files of the split (re-encode or remove the broken ones)"
         )
 
 
@@ -477,6 +521,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
         suffix=cfg.suffix,
         class_names=class_names,
         num_classes=num_classes,
+        split=split,
     )
 
 

@@ -271,8 +271,9 @@ def train_one_epoch(
 
     Args:
         model: the network, possibly DDP-wrapped.
-        loader: batches of {"video": (B, 3, T, H, W), "label": (B,), "num_skipped": (B,)}, positioned
-            at `state.step_in_epoch`.
+        loader: batches of {"video": (B, 3, T, H, W), "label": (B,), "num_skipped": (B,) and
+            "unreadable": B strings ("PATH: reason" of a skipped sample, else "")}, positioned at
+            `state.step_in_epoch`.
         optimizer / schedule / scaler: the update rule, lr(step) and the fp16 grad scaler.
         settings: per-step options.
         state: progress counters, updated in place.
@@ -281,7 +282,8 @@ def train_one_epoch(
         on_step: called after every optimizer step (mid-epoch checkpoints).
 
     Returns:
-        {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds}.
+        {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds,
+         "unreadable": sorted "PATH: reason" of the unreadable samples this rank skipped}.
     """
     model.train()
     device, accumulate = settings.device, settings.accumulate_steps
@@ -289,6 +291,7 @@ def train_one_epoch(
     total_loss, total_batches, total_clips, total_skipped, lr = 0.0, 0, 0, 0, schedule(state.global_step)
     window_losses, window_clips, window_skipped, window_start = [], 0, 0, time.perf_counter()
     epoch_start = window_start
+    unreadable: set[str] = set()
     remaining = plan.micro_steps_per_epoch - state.step_in_epoch
     bar = tqdm(total=plan.micro_steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}",
                leave=False, disable=not settings.progress, dynamic_ncols=True)
@@ -311,6 +314,7 @@ def train_one_epoch(
         state.step_in_epoch += 1
         remaining -= 1
         skipped = int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
+        unreadable.update(entry for entry in batch.get("unreadable", ()) if entry)
         window_losses.append(loss.item())
         window_clips += video.shape[0]
         window_skipped += skipped
@@ -343,6 +347,7 @@ def train_one_epoch(
         "clips_per_s": total_clips * settings.world_size / max(elapsed, 1e-9),
         "num_skipped": int(total_skipped),
         "time_s": elapsed,
+        "unreadable": sorted(unreadable),
     }
 
 
@@ -498,6 +503,9 @@ def _fit(
     num_classes = resolve_num_classes(cfg, class_names)
     train_set, val_set = build_datasets(
         cfg, num_classes or _default_num_classes(cfg.model), validate=validate, datasets=datasets)
+    for dataset in (train_set, val_set):  # a split with no readable sample stops here, with one clear line
+        if hasattr(dataset, "first_readable"):
+            dataset.first_readable()
     model = build_model(cfg.model, num_classes).to(info.device)
     num_classes = unwrap(model).num_classes
     if t.channels_last:
@@ -549,6 +557,7 @@ def _fit(
         restore_rng_for_rank(checkpoint, info)  # last, so nothing above consumes the restored streams
     best_path = run_dir / "best.safetensors"
     clips_per_s, started, epochs_here = 0.0, time.perf_counter(), 0
+    seen_unreadable: set[str] = set()
     epoch_bar = tqdm(total=plan.epochs, initial=state.epoch, desc="epochs", disable=not settings.progress,
                      dynamic_ncols=True)
     while state.epoch < plan.epochs and state.global_step < plan.total_steps:
@@ -557,6 +566,8 @@ def _fit(
         stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler, settings, state, plan=plan,
                                 log_path=log_path, on_step=on_step)
         clips_per_s = stats["clips_per_s"]
+        stats["unreadable"] = _log_unreadable(stats["unreadable"], seen_unreadable, "train")
+        stats["num_skipped"] = len(stats["unreadable"])
         state.epoch, state.step_in_epoch = epoch + 1, 0
         is_last = state.epoch >= plan.epochs or state.global_step >= plan.total_steps
         log.info("epoch %d/%d: loss %.4f, lr %.6g, %.1f clips/s, %d skipped", state.epoch, plan.epochs,
@@ -572,7 +583,7 @@ def _fit(
                                amp_dtype=settings.amp_dtype, progress=settings.progress)
             _after_validation(metrics, state, log_path, lambda: export_weights(
                 unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
-                preprocessing=preprocessing_for(cfg)) if info.is_main else None)
+                preprocessing=preprocessing_for(cfg)) if info.is_main else None, seen_unreadable)
         save_last(state)
         if t.save_interval and state.epoch % t.save_interval == 0:
             save_last(state, f"epoch_{state.epoch:05d}.pt")
@@ -583,6 +594,17 @@ def _fit(
             break
     epoch_bar.close()
     return _finish(cfg, info, run_dir, ddp_model, state, meta, best_path if state.best_epoch else None, clips_per_s)
+
+
+def _log_unreadable(local: list[str], seen: set[str], split: str) -> list[str]:
+    """The unreadable samples all ranks skipped this epoch, sorted; logs those not seen before in
+    this run (one line per file, in train.log). Collective under DDP."""
+    skipped = sorted(set().union(*all_gather_objects(local)))
+    for entry in skipped:
+        if entry not in seen:
+            log.warning("skipped an unreadable %s sample (training goes on without it): %s", split, entry)
+    seen.update(skipped)
+    return skipped
 
 
 def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, is_last: bool) -> bool:
@@ -597,13 +619,18 @@ def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, 
     return True
 
 
-def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any]) -> None:
+def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any],
+                      seen_unreadable: set[str]) -> None:
+    for entry in metrics.skipped_files:
+        if entry not in seen_unreadable:
+            log.warning("skipped an unreadable val sample (left out of the metrics): %s", entry)
+    seen_unreadable.update(metrics.skipped_files)
     log.info("[val] epoch %d: top1 %.4f, top5 %.4f over %d videos (%d skipped)", state.epoch, metrics.top1,
              metrics.top5, metrics.num_samples, metrics.num_skipped)
     if log_path is not None:
         append_jsonl(log_path, {"type": "val", "epoch": state.epoch, "global_step": state.global_step,
                                 "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
-                                "num_skipped": metrics.num_skipped})
+                                "num_skipped": metrics.num_skipped, "unreadable": metrics.skipped_files})
     if metrics.top1 > state.best_top1:
         state.best_top1, state.best_epoch = metrics.top1, state.epoch
         save_best()
