@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from movinet.data.config import DataConfig, SamplingConfig
 from movinet.data.sampling import clip_indices, segment_indices
 from movinet.data.transforms import build_transform, preprocess_for_inference
-from movinet.data.video import VideoDecodeError, open_video, read_frame_folder
+from movinet.data.video import VIDEO_EXTENSIONS, VideoDecodeError, open_video, read_frame_folder
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -44,7 +44,6 @@ __all__ = [
     "load_inference_clip",
 ]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts")
 FORMATS = ("frames", "videos", "folders")
 SPLITS = ("train", "val", "test")
 SAMPLING_MODES = ("segments", "clips")

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "VIDEO_EXTENSIONS",
     "CorruptVideoWarning",
     "VideoDecodeError",
     "VideoNotFoundError",
@@ -36,6 +37,9 @@ __all__ = [
     "write_video",
     "default_video_codec",
 ]
+
+# File extensions taken for videos when a directory is scanned (class folders, `predict DIR`).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts")
 
 # Container frame counts are sometimes one or two frames more than what decodes (B-frame delay at
 # the end, edit lists). A shortfall this small is filled with the last frame; a larger one means

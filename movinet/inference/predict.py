@@ -490,36 +490,47 @@ def _resolve_entry(entry: str, base: Path) -> str:
 
 
 def _read_list_file(path: Path) -> list[str]:
-    """Paths of a list file: one per line, `#` comments; relative paths may be relative to the list."""
+    """Paths of a list file: one per line, `#` comments; relative paths may be relative to the list.
+
+    Lines are read as training reads video lists: `path` or `path label`, the label being the last
+    column, so a path may contain spaces (`my clip.mp4 3`).
+    """
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         entry = _resolve_entry(line, path.parent)
-        if not Path(entry).exists():
-            # PaddleVideo lists are `path label`: a line that is not itself a file is split.
-            entry = _resolve_entry(line.split()[0], path.parent)
+        columns = line.rsplit(maxsplit=1)
+        if not Path(entry).exists() and len(columns) == 2 and columns[1].lstrip("-").isdigit():
+            entry = _resolve_entry(columns[0], path.parent)  # a PaddleVideo `path label` line
         entries.append(entry)
     return entries
 
 
 def collect_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """Expand the inputs of `predict_files`: a file, a directory (its files, sorted), a .txt list.
+    """Expand the inputs of `predict_files`: a file, a directory (its video files, sorted), a .txt list.
 
-    Missing paths are kept: they become error results, not an exception.
+    Missing paths are kept: they become error results, not an exception. In a directory, files
+    without a video extension (`VIDEO_EXTENSIONS`: labels, notes, thumbnails) are not inputs.
 
     Raises:
-        ValueError: nothing to predict (empty list, empty directory).
+        ValueError: nothing to predict (empty list, a directory without video files).
     """
+    from movinet.data.video import VIDEO_EXTENSIONS
+
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[str] = []
     for item in items:
+        if "://" in str(item):
+            raise ValueError(f"{item} is a URL; `movinet predict` classifies files, directories and .txt lists of "
+                             f"files. For a stream use `movinet stream --input {item}`")
         path = Path(item).expanduser()
         if path.is_dir():
-            files = sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            files = sorted(str(p) for p in path.iterdir()
+                           if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
             if not files:
-                raise ValueError(f"directory {path} holds no files to predict")
+                raise ValueError(f"directory {path} holds no video files ({', '.join(VIDEO_EXTENSIONS)})")
             paths.extend(files)
         elif path.is_file() and path.suffix.lower() in _VIDEO_LIST_SUFFIXES:
             paths.extend(_read_list_file(path))
