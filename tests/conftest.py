@@ -22,6 +22,43 @@ def fixture_path(*parts: str) -> Path:
     return path
 
 
+def perturb_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter and BN statistic a non-trivial, seeded value, in place.
+
+    Fresh models hide whole branches: ReZero and positional-encoding scales start at 0, biases at
+    0 and BN statistics at (0, 1). This perturbs all of them, 0-d parameters included, so a test
+    over the result fails when any branch, bias or statistic is dropped.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(like: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        return torch.rand(like.shape, generator=generator, dtype=like.dtype) * (high - low) + low
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() == 0:  # ReZero, positional-encoding scale, Paddle's alpha
+                param.copy_(uniform(param, 0.1, 0.3))
+            elif name.endswith("bias"):
+                param.add_(uniform(param, -0.1, 0.1))
+            elif param.dim() == 1:  # BN gamma
+                param.copy_(uniform(param, 0.5, 1.5))
+            else:
+                param.mul_(uniform(param, 0.8, 1.2))
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.copy_(uniform(module.running_mean, -0.1, 0.1))
+                module.running_var.copy_(uniform(module.running_var, 0.5, 1.5))
+    return model
+
+
+def random_model(name: str, seed: int = 0, **kwargs):
+    """`movinet.create_model(name, **kwargs)` in eval mode with every parameter and BN statistic
+    perturbed (`perturb_`): the model every equivalence test should run on."""
+    import movinet
+
+    return perturb_(movinet.create_model(name, **kwargs), seed).eval()
+
+
 def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
     """||ours - ref|| / ||ref||."""
     return float(np.linalg.norm(np.asarray(ours, np.float64) - ref) / np.linalg.norm(np.asarray(ref, np.float64)))

@@ -11,7 +11,7 @@ import torch
 import movinet
 from movinet.engine.checkpoint import atomic_torch_save
 from movinet.files import atomic_write
-from movinet.models.weights import load_weights, save_weights
+from movinet.weights import read_weights, save_weights
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_weights_and_sidecar_are_0644(tmp_path, umask_022):
     assert mode(path) == 0o644
     assert mode(tmp_path / "best.json") == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.json", "best.safetensors"]
-    tensors, meta = load_weights(path)
+    tensors, meta = read_weights(path)
     assert meta["num_classes"] == 3
     state = model.state_dict()
     assert tensors.keys() == state.keys() and all(torch.equal(tensors[k], state[k]) for k in state)

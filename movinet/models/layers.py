@@ -277,9 +277,12 @@ class ConvBlock(nn.Module):
 
 
 def frame_count(state: State, key: str, like: Tensor) -> Tensor:
-    """The int64 (1,) frame counter stored under `key`, zeros if absent."""
+    """The per-sample int64 (B,) frame counter stored under `key`, zeros if absent.
+
+    Per sample, so streams of different ages can share one batched step.
+    """
     count = state.get(key)
-    return count if count is not None else torch.zeros(1, dtype=torch.int64, device=like.device)
+    return count if count is not None else torch.zeros(like.shape[0], dtype=torch.int64, device=like.device)
 
 
 class TemporalAveragePool(nn.Module):
@@ -287,7 +290,7 @@ class TemporalAveragePool(nn.Module):
 
     Causal: cumulative mean, one vector per frame (B, C, T, 1, 1). Non-causal: one vector
     (B, C, 1, 1, 1); in stream mode the running mean over every frame seen so far.
-    State (stream mode): `{prefix}.sum` (B, C, 1, 1, 1) running sum, `{prefix}.count` int64 (1,).
+    State (stream mode): `{prefix}.sum` (B, C, 1, 1, 1) running sum, `{prefix}.count` int64 (B,).
     """
 
     def __init__(self, causal: bool) -> None:
@@ -310,17 +313,19 @@ class TemporalAveragePool(nn.Module):
             running = x.cumsum(2)
             if previous is not None:
                 running = running + previous
-            steps = (torch.arange(1, frames + 1, device=x.device) + count).to(x.dtype).view(1, 1, -1, 1, 1)
+            steps = torch.arange(1, frames + 1, device=x.device)[None, :] + count[:, None]  # (B, T)
+            steps = steps.to(x.dtype).view(-1, 1, frames, 1, 1)
             return running / steps, {sum_key: running[:, :, -1:], count_key: count + frames}
         running = x.sum(2, keepdim=True)
         if previous is not None:
             running = running + previous
-        return running / (count + frames).to(x.dtype), {sum_key: running, count_key: count + frames}
+        seen = (count + frames).to(x.dtype).view(-1, 1, 1, 1, 1)
+        return running / seen, {sum_key: running, count_key: count + frames}
 
     def state_shapes(self, batch: int, channels: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         return {
             f"{self.state_prefix}.sum": ((batch, channels, 1, 1, 1), torch.float32),
-            f"{self.state_prefix}.count": ((1,), torch.int64),
+            f"{self.state_prefix}.count": ((batch,), torch.int64),
         }
 
 
@@ -329,7 +334,7 @@ class PositionalEncoding(nn.Module):
 
     TF `nn_layers.PositionalEncoding`: angle_i = 1 / 10000^(2*floor(i/2)/C); the encoding is the
     sines of the even channels followed by the cosines of the odd ones (blocks, not interleaved).
-    State (stream mode): `{prefix}.count` int64 (1,), frames seen so far.
+    State (stream mode): `{prefix}.count` int64 (B,), frames each stream has seen so far.
     """
 
     def __init__(self) -> None:
@@ -337,20 +342,23 @@ class PositionalEncoding(nn.Module):
         self.scale = nn.Parameter(torch.zeros(()))
         self.state_prefix = ""
 
-    def encoding(self, start: Tensor | int, frames: int, channels: int, like: Tensor) -> Tensor:
-        """(1, C, T, 1, 1) encoding of positions start .. start+T-1."""
-        positions = (torch.arange(frames, device=like.device) + start).to(torch.float32)
+    def encoding(self, start: Tensor | None, frames: int, channels: int, like: Tensor) -> Tensor:
+        """Encoding of positions start .. start+T-1: (B, C, T, 1, 1) for a (B,) `start`, or
+        (1, C, T, 1, 1) from position 0 when `start` is None."""
+        positions = torch.arange(frames, device=like.device)[None, :]  # (1, T)
+        if start is not None:
+            positions = positions + start[:, None]  # (B, T)
         index = torch.arange(channels, device=like.device)
         power = (2 * torch.div(index, 2, rounding_mode="floor")).to(torch.float32) / channels
-        radians = positions[:, None] * (1.0 / torch.pow(10000.0, power))[None, :]  # (T, C)
-        encoding = torch.cat([torch.sin(radians[:, 0::2]), torch.cos(radians[:, 1::2])], dim=1)
-        return encoding.t().reshape(1, channels, frames, 1, 1).to(like.dtype)
+        radians = positions.to(torch.float32)[:, :, None] * (1.0 / torch.pow(10000.0, power))  # (B, T, C)
+        encoding = torch.cat([torch.sin(radians[:, :, 0::2]), torch.cos(radians[:, :, 1::2])], dim=2)
+        return encoding.transpose(1, 2).reshape(-1, channels, frames, 1, 1).to(like.dtype)
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C, T, 1, 1) -> same shape."""
         frames, channels = x.shape[2], x.shape[1]
         count_key = f"{self.state_prefix}.count"
-        start = frame_count(state, count_key, x) if state is not None else 0
+        start = frame_count(state, count_key, x) if state is not None else None
         out = x + self.scale * self.encoding(start, frames, channels, x)
         return out, ({} if state is None else {count_key: start + frames})
 
@@ -408,7 +416,7 @@ class SqueezeExcite(nn.Module):
     def state_shapes(self, batch: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         shapes = {} if self.se_type == "2d" else self.pool.state_shapes(batch, self.expand.out_channels)
         if self.pos_enc is not None:
-            shapes[f"{self.pos_enc.state_prefix}.count"] = ((1,), torch.int64)
+            shapes[f"{self.pos_enc.state_prefix}.count"] = ((batch,), torch.int64)
         return shapes
 
 

@@ -17,7 +17,7 @@ from movinet.data.datasets import UnreadableSplitError, build_dataset
 from movinet.data.synthetic import make_motion_video
 from movinet.engine.evaluate import test as run_test
 from movinet.engine.train import fit
-from movinet.models.weights import save_weights
+from movinet.weights import save_weights
 
 NUM_BAD = 11  # more than the 10 tries the dataset used to give a run of bad files
 

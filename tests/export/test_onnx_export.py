@@ -12,7 +12,6 @@ import torch
 import movinet
 from movinet.export import onnx as onnx_export
 from movinet.export.onnx import ExportError, export_from_weights, export_onnx
-from movinet.models.weights import load_weights
 from tests.conftest import relative_error
 from tests.inference.assets import FRAMES, SIZE
 
@@ -28,7 +27,7 @@ def session(path):
 
 
 def load(weights):
-    return movinet.create_model(load_weights(weights)[1]["model_name"], weights=weights).eval()
+    return movinet.load_model(weights)[0]
 
 
 def sidecar(path):
@@ -122,14 +121,19 @@ def test_stream_state_is_not_frozen(stream_onnx, stream_weights):
 
 
 def test_stream_graph_batch_axis_is_dynamic(stream_onnx, stream_weights):
-    """Exported at batch 1; two streams side by side match `stream_step` on a batch of two."""
+    """Exported at batch 1; two streams of different ages side by side match each stepped alone."""
     model, graph = load(stream_weights), session(stream_onnx)
     video = torch.rand(2, 3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
-        _, state = model.stream_step(video[:, :, :2], model.init_state(2, SIZE, SIZE))
-        ref, _ = model.stream_step(video[:, :, 2:], state)
-    ours = graph.run(["logits"], _stream_inputs(model, video[:, :, 2:], state))[0]
-    assert relative_error(ours, ref.numpy()) <= TOLERANCE
+        _, old = model.stream_step(video[:1, :, :2], model.init_state(1, SIZE, SIZE))  # 2 frames seen
+        young = model.init_state(1, SIZE, SIZE)  # a stream that starts now
+        state = {key: torch.cat([old[key], young[key]]) for key in old}
+        assert state["head.pool.count"].tolist() == [2, 0]
+        refs = [model.stream_step(video[i:i + 1, :, 2:], s)[0] for i, s in enumerate((old, young))]
+    outputs = graph.run(None, _stream_inputs(model, video[:, :, 2:], state))
+    assert relative_error(outputs[0], torch.cat(refs).numpy()) <= TOLERANCE
+    names = [o.name for o in graph.get_outputs()]
+    assert outputs[names.index("new_state.head.pool.count")].tolist() == [3, 1]
 
 
 def test_export_restores_train_mode_and_rejects_bad_arguments(tmp_path):

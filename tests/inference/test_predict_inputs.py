@@ -10,7 +10,7 @@ import movinet
 from movinet.cli import main
 from movinet.data.synthetic import make_motion_video
 from movinet.inference.predict import collect_inputs
-from movinet.models.weights import save_weights
+from movinet.weights import save_weights
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,11 @@ import pytest
 import torch
 
 import movinet
+from tests.conftest import random_model, relative_error
 
 HEAVY = ("movinet_a3_stream", "movinet_a4_stream", "movinet_a5_stream")
 STREAM_MODELS = [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
                  for name in movinet.list_models("*stream")]
-
-
-def random_model(name: str, **kwargs) -> movinet.MoViNet:
-    model = movinet.create_model(name, **kwargs).eval()
-    with torch.no_grad():  # non-trivial ReZero and positional-encoding scales, BN statistics
-        for p in model.parameters():
-            if p.dim() == 0:
-                p.uniform_(0.1, 0.3)
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return model
 
 
 def run_chunks(model, video, chunk):
@@ -61,7 +49,7 @@ def test_init_state_matches_what_stream_step_returns():
     for key, value in state.items():
         assert new_state[key].shape == value.shape and new_state[key].dtype == value.dtype, key
     assert any(key.endswith("pos_enc.count") for key in state)
-    assert int(new_state["head.pool.count"]) == 2
+    assert new_state["head.pool.count"].tolist() == [2, 2]  # one counter per stream (B,)
 
 
 def test_empty_dict_state_is_a_fresh_stream():
@@ -118,7 +106,7 @@ def test_base_model_refuses_stream_step_with_a_clear_message():
 
 
 def test_causal_base_variant_streams_and_loads_base_weights(tmp_path):
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
 
     base = random_model("movinet_a0_base")
     path = save_weights(base, tmp_path / "a0.safetensors", model_name="movinet_a0_base")
@@ -145,3 +133,24 @@ def test_bad_video_gets_one_clear_error(bad, message):
         model(bad)
     with pytest.raises(ValueError, match=message):
         model.stream_step(bad, {})
+
+
+@pytest.mark.parametrize("name", ["movinet_a0_stream", "movinet_a3_stream", "movinet_a0_base"])
+def test_batched_step_of_streams_of_different_ages_equals_each_alone(name):
+    """Streams that started at different times share one batched step (a server's case)."""
+    model = random_model(name, causal=True)  # A3: positional encoding; A0 base: causal 3D
+    histories = [torch.rand(1, 3, frames, 48, 48) for frames in (0, 1, 4)]
+    step = torch.rand(3, 3, 2, 48, 48)
+    with torch.inference_mode():
+        states = [run_chunks(model, h, 1)[1] if h.shape[2] else model.init_state(1, 48, 48) for h in histories]
+        alone = [model.stream_step(step[i:i + 1], states[i]) for i in range(3)]
+        batched_state = {key: torch.cat([s[key] for s in states]) for key in states[0]}
+        assert batched_state["head.pool.count"].tolist() == [0, 1, 4]
+        logits, new_state = model.stream_step(step, batched_state)
+    for i, (ref_logits, ref_state) in enumerate(alone):
+        assert relative_error(logits[i:i + 1].numpy(), ref_logits.numpy()) <= 1e-5
+        for key, value in ref_state.items():
+            if value.is_floating_point():
+                assert relative_error(new_state[key][i:i + 1].numpy(), value.numpy()) <= 1e-5, key
+            else:
+                assert torch.equal(new_state[key][i:i + 1], value), key
