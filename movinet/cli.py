@@ -9,7 +9,8 @@
     movinet stream  --input 0 --model_file inference/movinet_a0_stream.onnx   # camera 0
 
 Heavy imports happen inside handlers so `movinet --help` stays fast. Every handler returns an exit
-code; user errors (ValueError, FileNotFoundError) print one line, never a stack trace.
+code; user errors (ValueError, and OSError on paths: missing, unwritable, a file where a directory should
+be) print one line and exit with 2, never a stack trace.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, overrides)
     if args.weights:
         cfg.model.weights = args.weights
-    result = fit(cfg, validate=args.validate, resume=args.resume)
+    result = fit(cfg, validate=args.validate, resume=args.resume, overwrite=args.overwrite)
     if result.get("best_weights"):
         print(f"best top-1 {result['best_top1']:.4f} (epoch {result['best_epoch']}): {result['best_weights']}")
     print(f"final weights: {result['final_weights']}")
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate", action=BoolFlag, help="evaluate every epoch and keep the best top-1 model")
     p.add_argument("--resume", default=None, help="training checkpoint to continue exactly, e.g. OUTPUT_DIR/last.pt")
     p.add_argument("--sync_bn", action=BoolFlag, help="SyncBatchNorm across GPUs (CUDA DDP only)")
+    p.add_argument("--overwrite", action=BoolFlag, help="replace the run already in train.output_dir (a fresh run "
+                   "refuses a directory holding another run's checkpoints or weights)")
     p.add_argument("-w", "--weights", default=None, help="weights to fine-tune from (sets model.weights); with "
                    "--test, the weights to evaluate (PaddleVideo main.py's -w)")
     p.add_argument("--test", action=BoolFlag, help="evaluate -w WEIGHTS instead of training, as `movinet test` "
@@ -346,13 +349,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_message(error: OSError) -> str:
+    """One line for an OS error on a path: which path, what is wrong, what to do."""
+    if error.errno is None:
+        return str(error)  # raised by movinet with a message that already says what to do
+    path = error.filename if error.filename is not None else "?"
+    if isinstance(error, PermissionError):
+        return f"permission denied on {path}; choose an output location you can write, or change its permissions"
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return (f"a file stands where a directory is needed: {path}; remove or rename that file, or choose "
+                "another output path")
+    if isinstance(error, IsADirectoryError):
+        return f"{path} is a directory where a file is needed; give a file path"
+    reason = error.strerror or str(error)
+    return f"{reason}: {path}" if error.filename is not None else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `movinet` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         print(f"movinet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # FileNotFoundError, PermissionError, a file where a directory should be, ...
+        print(f"movinet {args.command}: error: {os_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"movinet {args.command}: interrupted", file=sys.stderr)

@@ -9,12 +9,14 @@ killed midway leaves its temporary file; the next write of the same target remov
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale_temp_files", "TEMP_MARK"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale_temp_files", "remove_temp_files",
+           "TEMP_MARK"]
 
 TEMP_MARK = ".tmp-"
 
@@ -36,6 +38,18 @@ def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def remove_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete every temporary file of an interrupted write in `directory`; returns them."""
+    removed = []
+    for stale in Path(directory).glob(f".*{TEMP_MARK}*"):
+        try:
+            stale.unlink()
+            removed.append(stale)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
     """Write `path` atomically: `write(handle)` fills a temporary file that then replaces `path`.
 
@@ -43,11 +57,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         OSError: the directory cannot be created or written (nothing is left behind).
     """
     path = Path(path)
+    if path.is_dir():  # checked first: the rename would fail only after the whole file was written
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(path)
     tmp = _temp_path(path)
     try:
-        with open(tmp, "wb") as handle:
+        try:
+            handle = open(tmp, "wb")
+        except PermissionError as error:  # name the directory the user chose, not our temporary file
+            raise PermissionError(error.errno, error.strerror, str(path.parent)) from None
+        with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -41,6 +41,7 @@ __all__ = [
     "read_labels_file",
     "scan_class_folders",
     "build_dataset",
+    "data_root",
 ]
 
 FORMATS = ("frames", "videos", "folders")
@@ -441,6 +442,21 @@ class VideoClipDataset(Dataset):
 # -- from a config ---------------------------------------------------------------------------------
 
 
+def data_root(cfg: DataConfig) -> Path:
+    """`data.root` as a path ("" = the working directory).
+
+    Raises:
+        FileNotFoundError: the root is set but is not a directory (named first: every list and
+            labels path below it would be reported missing otherwise).
+    """
+    root = Path(cfg.root).expanduser()
+    if cfg.root and not root.is_dir():
+        what = "is a file, not a directory" if root.exists() else "does not exist"
+        raise FileNotFoundError(f"data.root {root} {what}; it is the folder the data lists and labels file are "
+                                "relative to: fix it in the config or pass -o data.root=DIR")
+    return root
+
+
 def _resolve(root: Path, name: str, what: str) -> Path:
     given = Path(name)
     candidates = [given] if given.is_absolute() else [root / given, given]
@@ -496,7 +512,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
     _validate_sampling(cfg.sampling)
     train = split == "train"
     transform = build_transform(cfg.transform, train=train)
-    root = Path(cfg.root)
+    root = data_root(cfg)
     entry = _split_entry(cfg, split)
     class_names = _reference_class_names(cfg, root, split)
     if cfg.format == "folders":

@@ -171,7 +171,7 @@ def train_demo_model(cfg: Config) -> dict[str, Any]:
     from movinet.engine.train import fit
 
     started = time.perf_counter()
-    result = fit(cfg, validate=True)
+    result = fit(cfg, validate=True, overwrite=True)  # the work directory is the demo's own (checked first)
     result["train_seconds"] = time.perf_counter() - started
     size = cfg.data.transform.crop_size
     _say("train", f"{cfg.model.name} {cfg.data.sampling.num_frames}x{size}px, {result['epochs']} epochs in "

@@ -275,6 +275,11 @@ def _member_predictions(
     cfg: Config, member: EnsembleMember, info: DistInfo, dataset: Dataset | None
 ) -> tuple[Predictions, int, list[str] | None]:
     model, labels = load_model_for_eval(member.model or cfg.model.name, member.weights, info.device)
+    if cfg.model.num_classes is not None and cfg.model.num_classes != model.num_classes:
+        raise ValueError(
+            f"model.num_classes={cfg.model.num_classes} but {member.weights} has {model.num_classes} classes; "
+            "testing cannot change the classifier: remove model.num_classes (or the -o override), or test "
+            f"weights trained for {cfg.model.num_classes} classes")
     if dataset is None:
         from movinet.data import datasets as data_module
 

@@ -22,6 +22,7 @@ uninterrupted run (tests/engine/test_resume.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -73,6 +74,7 @@ from movinet.engine.runlog import (
     truncate_jsonl_for_resume,
 )
 from movinet.engine.schedule import build_schedule
+from movinet.files import TEMP_MARK, remove_temp_files
 
 log = logging.getLogger("movinet.train")
 
@@ -147,10 +149,12 @@ def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
 
 def data_class_names(data: DataConfig) -> list[str] | None:
     """Class names the data defines (labels file, or the training class folders), else None."""
-    from movinet.data.datasets import read_labels_file, scan_class_folders
+    from movinet.data.datasets import data_root, read_labels_file, scan_class_folders
+
+    root = data_root(data)
 
     def resolve(name: str) -> Path:
-        candidate = Path(data.root) / name
+        candidate = root / name
         return candidate if candidate.exists() else Path(name)
 
     if data.labels_file:
@@ -391,7 +395,19 @@ def restore_training_state(
             f"the checkpoint was trained as {checkpoint.get('arch')!r} but model.name is {cfg.model.name!r}; "
             "resume with the run's own config (OUTPUT_DIR/config.yaml)"
         )
-    unwrap(model).load_state_dict(strip_prefixes(checkpoint["model"]))
+    net = unwrap(model)
+    saved_classes = checkpoint.get("num_classes")
+    if saved_classes is not None and saved_classes != net.num_classes:
+        raise ValueError(
+            f"the checkpoint was trained with {saved_classes} classes but this run's model has {net.num_classes} "
+            "(model.num_classes or the data's labels changed); resume with the run's own config "
+            "(OUTPUT_DIR/config.yaml), or start a new run (fine-tune from its weights with -w)")
+    try:
+        net.load_state_dict(strip_prefixes(checkpoint["model"]))
+    except RuntimeError as error:  # torch lists every mismatched tensor; the first says enough
+        first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+        raise ValueError(f"the checkpoint does not fit this run's model ({first}); resume with the run's own config "
+                         "(OUTPUT_DIR/config.yaml)") from None
     optimizer.load_state_dict(checkpoint["optimizer"])
     if checkpoint.get("scaler"):
         scaler.load_state_dict(checkpoint["scaler"])
@@ -431,10 +447,16 @@ def fit(
     validate: bool = False,
     resume: str | None = None,
     datasets: Mapping[str, Dataset] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the model a config describes (`movinet train -c CONFIG [--validate] [--resume CKPT]`).
 
     Works in one process or under `torchrun` (DDP; gloo on CPU, NCCL on CUDA).
+
+    A fresh run refuses a `train.output_dir` that already holds another run's checkpoints or
+    weights, unless `overwrite` (its outputs are then removed first). A resumed run continues in
+    the checkpoint's own directory, whatever `train.output_dir` says, so it never writes into
+    another run.
 
     Args:
         cfg: the resolved config.
@@ -443,6 +465,7 @@ def fit(
         resume: a training checkpoint (`last.pt`, `epoch_NNNNN.pt`) to continue exactly.
         datasets: optional {"train": Dataset, "val": Dataset} used instead of building them from
             `cfg.data` (items as `movinet.data.build_dataset` makes them).
+        overwrite: replace the run already in `train.output_dir` (fresh runs only).
 
     Returns:
         {"run_dir", "last_checkpoint", "final_weights", "best_weights" (None without validation),
@@ -452,15 +475,66 @@ def fit(
         FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
     """
     checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
+    cfg, run_dir = _run_directory(cfg, resume, overwrite)
     owns_group = not is_initialized()
     info = init_distributed(cfg.train.device)
-    run_dir = Path(cfg.train.output_dir)
     try:
+        if info.is_main:
+            _prepare_run_directory(run_dir, resuming=checkpoint is not None, overwrite=overwrite)
         with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
             return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume, datasets=datasets)
     finally:
         if owns_group:  # a process group the caller created stays theirs
             cleanup_distributed()
+
+
+# What a run writes into its directory (see the module docstring); other files are never touched.
+_RUN_STATE = ("last.pt", "epoch_*.pt", "best.safetensors", "final.safetensors")
+_RUN_OUTPUTS = (*_RUN_STATE, "best.json", "final.json", "config.yaml", "config.json", "train.log",
+                "train_log.jsonl", "training_curves.png", f".*{TEMP_MARK}*")
+
+
+def _run_files(run_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
+    return sorted({path for pattern in patterns for path in run_dir.glob(pattern) if path.is_file()})
+
+
+def _run_directory(cfg: Config, resume: str | None, overwrite: bool) -> tuple[Config, Path]:
+    """Where this run writes, and the config saying so.
+
+    Raises:
+        ValueError: a fresh run into a directory holding another run, without `overwrite`.
+    """
+    if resume:
+        run_dir = Path(resume).resolve().parent
+        if run_dir != Path(cfg.train.output_dir).resolve():
+            log.warning("resuming in the checkpoint's own run directory %s (train.output_dir is %s)", run_dir,
+                        cfg.train.output_dir)
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, output_dir=str(run_dir)))
+        return cfg, run_dir
+    run_dir = Path(cfg.train.output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"train.output_dir {run_dir} is a file; set -o train.output_dir=DIR to a directory")
+    previous = _run_files(run_dir, _RUN_STATE) if run_dir.is_dir() else []
+    if previous and not overwrite:
+        names = ", ".join(path.name for path in previous[:4])
+        raise ValueError(
+            f"train.output_dir {run_dir} already holds a run ({names}); continue it with --resume "
+            f"{run_dir / 'last.pt'}, replace it with --overwrite, or train into another directory with "
+            "-o train.output_dir=DIR")
+    return cfg, run_dir
+
+
+def _prepare_run_directory(run_dir: Path, *, resuming: bool, overwrite: bool) -> None:
+    """Main rank: clear what an interrupted write left (resume), or the replaced run (overwrite)."""
+    if resuming:
+        for stale in remove_temp_files(run_dir):
+            log.info("removed %s, left by an interrupted checkpoint write", stale)
+    elif overwrite and run_dir.is_dir():
+        replaced = _run_files(run_dir, _RUN_OUTPUTS)
+        for path in replaced:
+            path.unlink()
+        if replaced:
+            log.info("--overwrite: removed the previous run's %d files from %s", len(replaced), run_dir)
 
 
 def _fit(
