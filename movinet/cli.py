@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", help="the training config (optional)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
     p.add_argument("--top_k", type=int, default=5, help="report the k best classes (default 5)")
-    p.add_argument("--fps", type=float, default=None, help="resample to this rate (default: the model's, 5 fps)")
+    p.add_argument("--fps", type=float, default=None, help="resample to this rate, > 0 (default: the rate the "
+                   "model was trained at, 5 fps for the official stream models)")
     p.add_argument("--chunk", type=int, default=1, help="frames per model step")
     p.add_argument("--max_frames", type=int, default=None, help="stop after this many model frames")
     p.add_argument("--json_out", default=None, help="write JSON lines per step to this file ('-' for stdout)")

@@ -512,15 +512,65 @@ def iter_frames(
     if target_fps is not None and target_fps <= 0:
         raise ValueError(f"target_fps must be positive, got {target_fps}")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
-    container, name = _open_source(source, options, timeout)
+    started = False
     try:
-        stream = _first_video_stream(container, name)
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        timed = _timestamped(container, stream, name)
-        yield from (_resample(timed, target_fps) if target_fps else timed)
-    finally:
-        container.close()
+        container, name = _open_source(source, options, timeout)
+        try:
+            stream = _first_video_stream(container, name)
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
+            timed = _timestamped(container, stream, name)
+            for item in _resample(timed, target_fps) if target_fps else timed:
+                started = True
+                yield item
+        finally:
+            container.close()
+    except VideoDecodeError as error:
+        hint = None if started else _http_stream_hint(source, timeout)
+        if hint is None:
+            raise
+        raise VideoDecodeError(f"{error}. {hint}") from error
+
+
+_HTTP_PROBE_BYTES = 1 << 16
+
+
+def _top_level_boxes(head: bytes) -> list[bytes]:
+    """Types of the MP4/MOV top-level boxes that start within `head` (the first bytes of a file)."""
+    kinds, position = [], 0
+    while position + 8 <= len(head):
+        size, kind = int.from_bytes(head[position:position + 4], "big"), head[position + 4:position + 8]
+        if size == 1 and position + 16 <= len(head):
+            size = int.from_bytes(head[position + 8:position + 16], "big")
+        kinds.append(kind)
+        if size < 8:
+            break
+        position += size
+    return kinds
+
+
+def _http_stream_hint(source: str | int, timeout: float) -> str | None:
+    """Why an http(s) video could not be read, when it is the known case: an MP4 whose index
+    (moov) follows the media data, from a server that ignores Range requests. None otherwise."""
+    text = str(source)
+    if not text.startswith(("http://", "https://")):
+        return None
+    import urllib.request
+
+    request = urllib.request.Request(text, headers={"Range": f"bytes=0-{_HTTP_PROBE_BYTES - 1}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's own URL
+            ranged = response.status == 206
+            head = response.read(_HTTP_PROBE_BYTES)
+    except (OSError, ValueError):
+        return None
+    kinds = _top_level_boxes(head)
+    if ranged or b"ftyp" not in kinds or b"moov" in kinds or b"mdat" not in kinds:
+        return None
+    return ("It is an MP4 whose index (the moov box) comes after the video data, and the server does not "
+            "support HTTP Range requests, so it cannot be read from the start as a stream. What works: the same "
+            "file made faststart (`ffmpeg -i IN.mp4 -c copy -movflags +faststart OUT.mp4`), a server that "
+            "supports Range requests, or an RTSP stream")
 
 
 def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float, np.ndarray]]:
