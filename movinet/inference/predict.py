@@ -246,7 +246,7 @@ def _providers(use_gpu: bool, use_tensorrt: bool) -> list[str]:
         raise ProviderNotAvailableError(
             f"{', '.join(missing)} is not available in the installed onnxruntime {ort.__version__} (available: "
             f"{', '.join(available)}). Install {package}: `pip uninstall onnxruntime && pip install onnxruntime-gpu`, "
-            f"with CUDA and cuDNN versions it supports; or run on the CPU without {flag}")
+            f"with CUDA and cuDNN versions it supports; or run on the CPU without {flag} (or with {flag}=False)")
     return wanted + ["CPUExecutionProvider"]
 
 
