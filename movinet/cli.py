@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "test", cmd_test, "evaluate weights: top-1/top-5, per-class accuracy, confusion matrix")
     p.add_argument("-c", "--config", required=True, help="YAML config (its data section says what to test)")
-    p.add_argument("-w", "--weights", default=None, help=".safetensors, training checkpoint (.pt) or release name")
+    p.add_argument("-w", "--weights", default=None, help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams, or a "
+                   "release name (kinetics600, kinetics400) of the config's model")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
     p = _add(sub, "demo", cmd_demo, "offline end-to-end demo: synthetic motion videos -> train -> test -> "
@@ -229,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
     p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
-    p.add_argument("-p", "--params", required=True, help="weights: .safetensors (or a training checkpoint .pt)")
+    p.add_argument("-p", "--params", required=True, help="weights: .safetensors, a training checkpoint (.pt) or a PaddleVideo .pdparams")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--dynamic_spatial", action="store_true", help="base models: allow other frame sizes")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -239,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input_file", "-i", required=True, help="a video, a directory of videos, or a .txt list")
     p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
     p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export`")
-    p.add_argument("-w", "--weights", help="PyTorch weights (.safetensors) instead of an ONNX model")
+    p.add_argument("-w", "--weights", help="PyTorch weights (.safetensors, training .pt or .pdparams) instead of an ONNX model")
     p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
     p.add_argument("--use_tensorrt", action="store_true", help="ONNX Runtime TensorRT execution provider")
     p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for ONNX Runtime")
@@ -250,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
     p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
     p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx)")
-    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors or training .pt) to run with PyTorch")
     p.add_argument("--config", "-c", help="the training config (optional)")
     p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
     p.add_argument("--top_k", type=int, default=5)
