@@ -14,6 +14,7 @@ Needs only `websockets` (installed with movinet) and the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -139,8 +140,10 @@ class StreamClient:
         from websockets.sync.client import connect
 
         self.url, self.image_format, self.timeout = ws_url(url, top_k), image_format, timeout
+        self._exit = contextlib.ExitStack()  # websockets wants its connection used as a context manager
         try:
-            self._ws = connect(self.url, open_timeout=timeout, max_size=None, max_queue=4096)
+            self._ws = self._exit.enter_context(connect(self.url, open_timeout=timeout, max_size=None,
+                                                        max_queue=4096))
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise ServeClientError(f"cannot open a stream at {self.url}: {error}") from None
         self.frames_sent = 0
@@ -229,7 +232,7 @@ class StreamClient:
         return [self.replies[index] for index in range(first, self.frames_sent)]
 
     def close(self) -> None:
-        self._ws.close()
+        self._exit.close()
 
     def __enter__(self) -> StreamClient:
         return self
