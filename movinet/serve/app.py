@@ -134,7 +134,8 @@ class _Server:
         await websocket.accept()
         settings = self.settings
         try:
-            top_k = _top_k(websocket.query_params.get("top_k", str(settings.top_k)), self.model.num_classes)
+            default = str(min(settings.top_k, self.model.num_classes))
+            top_k = _top_k(websocket.query_params.get("top_k", default), self.model.num_classes)
         except ValueError as error:
             await websocket.send_json({"type": "error", "frame": None, "code": "bad_request", "message": str(error)})
             await websocket.close(1008)

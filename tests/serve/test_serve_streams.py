@@ -189,3 +189,22 @@ def test_reset_starts_a_fresh_stream(server, onnx_served):
         replies = stream.stream(video[2:])
         assert any(message["type"] == "reset" and message["frame"] == 2 for message in stream.other)
     assert_matches_reference(replies, ref)
+
+
+def test_pytorch_model_with_fewer_classes_than_top_k(tmp_path):
+    """Stream weights served with PyTorch; a 3-class model gets 3 classes per result, not an error."""
+    from movinet.models.weights import save_weights
+    from movinet.serve import ServedModel, ServerThread, create_app
+    from tests.conftest import random_model
+    from tests.serve.conftest import PREPROCESSING
+
+    weights = save_weights(random_model("movinet_a0_stream", seed=5, num_classes=3), tmp_path / "three.safetensors",
+                           model_name="movinet_a0_stream", labels=["a", "b", "c"], preprocessing=PREPROCESSING)
+    served = ServedModel.load(weights, num_threads=1, fps=20)
+    video = motion_frames(400, 3)
+    ref = reference_logits(served, video)
+    with ServerThread(create_app(served)) as server, StreamClient(server.url) as stream:
+        assert stream.hello["top_k"] == 3
+        replies = stream.stream(video)
+    assert_matches_reference(replies, ref)
+    assert {entry["label"] for entry in replies[-1]["top_k"]} == {"a", "b", "c"}

@@ -43,7 +43,7 @@ async function loadModel() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     page.model = await response.json();
   } catch (error) {
-    setStatus("error", `Server unreachable (${error.message}). Retrying…`);
+    setStatus("error", `Server gone: it cannot be reached (${error.message}). Reconnecting…`);
     return false;
   }
   const m = page.model;
