@@ -30,7 +30,7 @@ from movinet.data.video import write_video
 from movinet.export.onnx import export_onnx
 from movinet.inference.predict import OnnxPredictor, TorchPredictor, predict_files
 from movinet.inference.stream import run_stream
-from movinet.models.weights import save_weights
+from movinet.weights import save_weights
 
 from bench_models import median_seconds  # noqa: E402  (sibling script: benchmarks/ is on sys.path)
 

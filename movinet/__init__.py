@@ -5,10 +5,44 @@
     logits = model(video)                                   # (B, 3, T, H, W) -> (B, classes)
     state = model.init_state(batch_size=1, height=172, width=172)
     logits, state = model.stream_step(clip, state)          # frame by frame
+    model, meta = movinet.load_model("best.safetensors")    # meta.name, meta.labels, meta.preprocessing
+
+`import movinet` is light: the names below are imported on first use (PEP 562), so the command
+line and the registry work without importing torch.
 """
 
-from movinet.models import MODELS, ModelInfo, MoViNet, create_model, get_model_info, list_models
-from movinet.models.layers import State
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "ModelInfo", "MoViNet", "State", "create_model", "get_model_info", "list_models", "__version__"]
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "MODELS": "movinet.models.registry",
+    "ModelInfo": "movinet.models.registry",
+    "get_model_info": "movinet.models.registry",
+    "list_models": "movinet.models.registry",
+    "MoViNet": "movinet.models.movinet",
+    "State": "movinet.models.layers",
+    "Preprocessing": "movinet.data.preprocessing",
+    "ModelMetadata": "movinet.weights",
+    "create_model": "movinet.weights",
+    "load_model": "movinet.weights",
+    "save_weights": "movinet.weights",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'movinet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -86,17 +86,13 @@ def _load_config(path: str | None, overrides: Sequence[str] = ()):
     return load_config(path, list(overrides))
 
 
-def _config_preprocessing(cfg) -> dict | None:
-    """The input pipeline a config trains with, in the form weights metadata and sidecars use."""
+def _config_preprocessing(cfg):
+    """The evaluation pipeline of a config (`Preprocessing.from_config`), or None without one."""
     if cfg is None:
         return None
-    from movinet.inference.preprocess import preprocessing_dict
+    from movinet.data.preprocessing import Preprocessing
 
-    data = cfg.data
-    return preprocessing_dict(
-        frames=data.sampling.num_frames, crop_size=data.transform.crop_size, short_size=data.transform.short_size,
-        preset=data.transform.preset, sampling=data.sampling.mode, normalize=data.transform.normalize,
-        temporal_stride=data.sampling.temporal_stride)
+    return Preprocessing.from_config(cfg)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -244,7 +244,7 @@ def _convert(release: Release, src: Path, model_name: str, out: Path) -> Path:
 
 
 def _convert_atomically(release: Release, src: Path, model_name: str, target: Path) -> None:
-    from movinet.models.weights import metadata_path
+    from movinet.weights import metadata_path
 
     work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
     try:

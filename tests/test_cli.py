@@ -10,7 +10,7 @@ import torch
 import movinet
 from movinet.cli import build_parser, main
 from movinet.data.synthetic import make_motion_video
-from movinet.models.weights import save_weights
+from movinet.weights import save_weights
 
 CONFIG = """\
 model:

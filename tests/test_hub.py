@@ -100,11 +100,11 @@ def cache_files(tmp_path: Path) -> list[str]:
 
 
 def test_download_convert_and_cache(server, tmp_path, tarball):
-    model = movinet.create_model("movinet_a0_base", weights="kinetics600")
+    model, meta = movinet.load_model("kinetics600", model_name="movinet_a0_base")
     with torch.no_grad():
         logits = model(tf_clip("input.npy", "tf_a0_base")).numpy()
     assert relative_error(logits, np.load(fixture_path("tf_a0_base", "logits.npy"))) <= 1e-4
-    assert model.labels == load_labels("kinetics600")
+    assert meta.labels == load_labels("kinetics600") and meta.name == "movinet_a0_base"
     assert server.requests == ["movinet_a0_base.tar.gz"]
     manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
     assert manifest["movinet_a0_base.tar.gz"]["sha256"] == hashlib.sha256(tarball).hexdigest()

@@ -90,7 +90,7 @@ def convert_paddle(src: str | os.PathLike, model_name: str, out: str | os.PathLi
     """Convert a PaddleVideo `.pdparams` to a movinet .safetensors file (+ .json metadata)."""
     from movinet.convert.pdparams import load_pdparams
     from movinet.labels import load_labels
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
 
     model, state = paddle_to_state_dict(load_pdparams(src), model_name)
     model.load_state_dict(state, strict=False)

@@ -192,7 +192,7 @@ def convert_tf(src: str | os.PathLike, model_name: str, out: str | os.PathLike, 
                labels: list[str] | None = None) -> Path:
     """Convert an official checkpoint (or named-variable .npz) to a movinet .safetensors file."""
     from movinet.labels import load_labels
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
 
     model, state = tf_to_state_dict(read_tf_variables(src), model_name)
     model.load_state_dict(state, strict=False)

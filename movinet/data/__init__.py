@@ -6,7 +6,6 @@ from movinet.data.datasets import (
     SkippedSampleWarning,
     VideoClipDataset,
     build_dataset,
-    load_inference_clip,
     read_labels_file,
     read_list_file,
     scan_class_folders,
@@ -20,7 +19,8 @@ from movinet.data.synthetic import (
     make_motion_video,
     render_motion_clip,
 )
-from movinet.data.transforms import build_transform, normalize, preprocess_for_inference
+from movinet.data.preprocessing import Preprocessing, PreprocessingError
+from movinet.data.transforms import build_transform, normalize
 from movinet.data.video import (
     VideoDecodeError,
     VideoNotFoundError,
@@ -39,7 +39,6 @@ __all__ = [
     "SkippedSampleWarning",
     "VideoClipDataset",
     "build_dataset",
-    "load_inference_clip",
     "read_labels_file",
     "read_list_file",
     "scan_class_folders",
@@ -55,7 +54,8 @@ __all__ = [
     "render_motion_clip",
     "build_transform",
     "normalize",
-    "preprocess_for_inference",
+    "Preprocessing",
+    "PreprocessingError",
     "VideoDecodeError",
     "VideoNotFoundError",
     "VideoReader",

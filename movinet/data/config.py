@@ -7,6 +7,7 @@ differs from the PaddleVideo A0 recipe (`configs/movinet_k400_frame.yaml`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,13 @@ class SamplingConfig:
     num_frames: int = 50
     temporal_stride: int = 1
     test_num_clips: int = 1
+
+
+def evaluation_sampling(sampling: SamplingConfig, num_frames: int | None, temporal_stride: int | None) -> SamplingConfig:
+    """The sampling of evaluation clips: `sampling` with the `test:` section's `num_frames` /
+    `temporal_stride` where they are set (TF A3: train 64 frames, evaluate 120)."""
+    return dataclasses.replace(sampling, num_frames=num_frames or sampling.num_frames,
+                               temporal_stride=temporal_stride or sampling.temporal_stride)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from movinet.data.config import DataConfig, SamplingConfig
 from movinet.data.sampling import clip_indices, segment_indices
-from movinet.data.transforms import build_transform, preprocess_for_inference
+from movinet.data.transforms import build_transform
 from movinet.data.video import VideoDecodeError, open_video, read_frame_folder
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "read_labels_file",
     "scan_class_folders",
     "build_dataset",
-    "load_inference_clip",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts")
@@ -477,47 +476,4 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
         suffix=cfg.suffix,
         class_names=class_names,
         num_classes=num_classes,
-    )
-
-
-def load_inference_clip(
-    path: str | os.PathLike[str],
-    *,
-    num_frames: int = 50,
-    mode: str = "segments",
-    temporal_stride: int = 1,
-    preset: str = "paddle",
-    short_size: int = 192,
-    crop_size: int = 172,
-    normalize: str = "imagenet",
-) -> torch.Tensor:
-    """Decodes, samples and preprocesses one video for prediction (PaddleVideo `predict.py`).
-
-    Test-mode sampling (segment centres, or the centred strided clip) of `num_frames` frames,
-    then `preprocess_for_inference` (one centre crop).
-
-    Args:
-        path: Video file.
-        num_frames: Frames of the clip (Paddle A0: 50).
-        mode: "segments" or "clips" (see `SamplingConfig`).
-        temporal_stride: Stride for "clips".
-        preset, short_size, crop_size, normalize: See `preprocess_for_inference`.
-
-    Returns:
-        (3, num_frames, crop_size, crop_size) float32 tensor.
-
-    Raises:
-        VideoNotFoundError, VideoDecodeError: The file cannot be read.
-        ValueError: Invalid settings.
-    """
-    if mode not in SAMPLING_MODES:
-        raise ValueError(f"mode must be one of {SAMPLING_MODES}, got {mode!r}")
-    with open_video(path) as video:
-        if mode == "segments":
-            indices = segment_indices(video.num_frames, num_frames, train=False)
-        else:
-            indices = clip_indices(video.num_frames, num_frames, temporal_stride, train=False)[0]
-        frames = video.read_frames(indices)
-    return preprocess_for_inference(
-        frames, preset=preset, short_size=short_size, crop_size=crop_size, normalize=normalize
     )

@@ -35,7 +35,6 @@ __all__ = [
     "normalize",
     "ClipTransform",
     "build_transform",
-    "preprocess_for_inference",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -413,29 +412,3 @@ def build_transform(cfg: TransformConfig, *, train: bool) -> ClipTransform:
     """
     _validate(cfg)
     return ClipTransform(cfg=cfg, train=train)
-
-
-def preprocess_for_inference(
-    frames: np.ndarray,
-    *,
-    preset: str = "paddle",
-    short_size: int = 192,
-    crop_size: int = 172,
-    normalize: str = "imagenet",
-) -> torch.Tensor:
-    """The test transform with a single centre crop, for prediction on sampled frames.
-
-    Args:
-        frames: (T, H, W, 3) uint8 RGB.
-        preset: "paddle" (fixed 4:3 scale) or "tf" (aspect-keeping shorter-side resize).
-        short_size: Shorter side before cropping.
-        crop_size: Output side.
-        normalize: "imagenet" or "unit".
-
-    Returns:
-        (3, T, crop_size, crop_size) float32 tensor.
-    """
-    cfg = TransformConfig(
-        preset=preset, short_size=short_size, crop_size=crop_size, normalize=normalize, test_num_crops=1
-    )
-    return build_transform(cfg, train=False)(frames)[0]

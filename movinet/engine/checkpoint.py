@@ -13,15 +13,17 @@ stored as tensors and plain Python values only.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from movinet.data.preprocessing import Preprocessing
 
 CHECKPOINT_FORMAT = "movinet-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -142,66 +144,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _weights_api() -> tuple[Any, Any] | None:
-    try:
-        from movinet.models.weights import load_weights, save_weights
-    except ImportError:
-        return None
-    return save_weights, load_weights
-
-
 def export_weights(
     model: torch.nn.Module,
     path: str | Path,
     *,
     model_name: str,
     labels: list[str] | None,
-    preprocessing: dict[str, Any],
+    preprocessing: Preprocessing,
 ) -> Path:
-    """Write `model`'s weights as safetensors + JSON metadata (labels, preprocessing).
+    """Write `model`'s weights as safetensors + JSON metadata (`movinet.weights.save_weights`), the
+    format `movinet.load_model` reads."""
+    from movinet.weights import save_weights
 
-    Uses `movinet.models.weights.save_weights`, the format `movinet.create_model(weights=...)` reads.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    api = _weights_api()
-    if api is not None:
-        api[0](model, path, model_name=model_name, labels=labels, preprocessing=preprocessing)
-        return path
-    # Fallback while movinet.models.weights is unavailable: same two files, written here.
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()}
-    save_file(state, str(path))
-    meta = {"model_name": model_name, "labels": labels, "preprocessing": preprocessing}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
-
-
-def load_model_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Model weights and metadata from a training checkpoint (.pt) or exported weights (.safetensors).
-
-    Returns:
-        (state_dict, metadata); metadata has at least `model_name` (may be None) and `labels`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} not found; pass a .safetensors file or a training checkpoint (.pt)")
-    if path.suffix == ".safetensors":
-        api = _weights_api()
-        if api is not None:
-            state, meta = api[1](path)
-            return dict(state), dict(meta or {})
-        from safetensors.torch import load_file
-
-        sidecar = path.with_suffix(".json")
-        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        return load_file(str(path)), meta
-    checkpoint = load_checkpoint(path)
-    meta = {
-        "model_name": checkpoint.get("arch"),
-        "labels": checkpoint.get("class_names"),
-        "num_classes": checkpoint.get("num_classes"),
-        "model_kwargs": checkpoint.get("model_kwargs", {}),
-    }
-    return strip_prefixes(checkpoint["model"]), meta
+    return save_weights(model, path, model_name=model_name, labels=labels, preprocessing=preprocessing)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from movinet.data.config import DataConfig
+from movinet.data.config import DataConfig, evaluation_sampling
 
 
 @dataclass
@@ -386,11 +386,7 @@ def check_config_values(cfg: Config) -> None:
 
 def eval_data_config(cfg: Config) -> DataConfig:
     """`cfg.data` with the evaluation clip settings of `cfg.test` (num_frames, temporal_stride)."""
-    sampling = dataclasses.replace(
-        cfg.data.sampling,
-        num_frames=cfg.test.num_frames or cfg.data.sampling.num_frames,
-        temporal_stride=cfg.test.temporal_stride or cfg.data.sampling.temporal_stride,
-    )
+    sampling = evaluation_sampling(cfg.data.sampling, cfg.test.num_frames, cfg.test.temporal_stride)
     return dataclasses.replace(cfg.data, sampling=sampling)
 
 

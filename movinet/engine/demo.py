@@ -124,11 +124,10 @@ def evaluate_demo_model(cfg: Config, weights: str) -> dict[str, Any]:
 
 def export_demo_model(cfg: Config, weights: str, work: Path) -> Any:
     """Step 4: ONNX export of the trained weights (the exporter checks ONNX Runtime against PyTorch)."""
-    from movinet.cli import _config_preprocessing
     from movinet.export.onnx import export_from_weights
 
-    result = export_from_weights(weights, work / "inference", model_name=cfg.model.name,
-                                 preprocessing=_config_preprocessing(cfg))
+    # The weights carry `Preprocessing.from_config(cfg)`, written by training.
+    result = export_from_weights(weights, work / "inference", model_name=cfg.model.name)
     _say("export", f"{result.onnx_path} + {result.json_path.name}; ONNX Runtime vs PyTorch relative error "
          f"{result.relative_error:.2e}")
     return result
@@ -150,16 +149,15 @@ def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
     """Step 6: `movinet stream` on the held-out video, one frame per step.
 
     A base model sees whole clips; streaming needs a causal model. A stream model streams as it is;
-    base weights are loaded into their causal variant (`create_model(..., causal=True)`), whose
+    base weights are loaded into their causal variant (`load_model(..., causal=True)`), whose
     per-frame predictions only approximate the base model (it never saw the future frames in training).
     """
-    from movinet.cli import _config_preprocessing
     from movinet.inference.predict import TorchPredictor
     from movinet.inference.stream import run_stream
-    from movinet.models.registry import create_model
+    from movinet.weights import load_model
 
-    model = create_model(cfg.model.name, weights=weights, causal=True).eval()
-    predictor = TorchPredictor.from_model(model, cfg.model.name, preprocessing=_config_preprocessing(cfg))
+    model, meta = load_model(weights, model_name=cfg.model.name, causal=True)
+    predictor = TorchPredictor.from_model(model, meta.name, labels=meta.labels, preprocessing=meta.preprocessing)
     # The model saw every `temporal_stride`-th frame of the 8-fps videos in training: feed that rate.
     fps = VIDEO_FPS / cfg.data.sampling.temporal_stride
     summary = run_stream(video, predictor=predictor, top_k=1, target_fps=fps, print_every=1)

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from movinet.data.config import DataConfig
-from movinet.engine.checkpoint import load_model_state
+from movinet.data.preprocessing import Preprocessing
 from movinet.engine.config import Config, EnsembleMember, eval_data_config
 from movinet.engine.distributed import (
     DistInfo,
@@ -35,6 +35,7 @@ from movinet.engine.distributed import (
     is_initialized,
 )
 from movinet.engine.loaders import eval_loader
+from movinet.models.streaming import stream_clip
 from movinet.engine.runlog import plot_confusion_matrix, run_logging
 
 log = logging.getLogger("movinet.test")
@@ -105,12 +106,8 @@ def stream_logits(model: nn.Module, video: torch.Tensor, chunk: int = 1) -> torc
             "stream evaluation needs a causal model: use a '*_stream' model or model.causal: true, "
             "or set test.stream: false"
         )
-    batch, _, frames, height, width = video.shape
-    state = model.init_state(batch, height, width)
-    logits = None
-    for start in range(0, frames, chunk):
-        logits, state = model.stream_step(video[:, :, start : start + chunk], state)
-    return logits
+    batch, _, _, height, width = video.shape
+    return stream_clip(model.stream_step, video, model.init_state(batch, height, width), chunk)[0]
 
 
 @torch.no_grad()
@@ -239,48 +236,15 @@ def evaluate(
 # -- movinet test -----------------------------------------------------------------------------------
 
 
-def _weights_header(path: Path) -> dict[str, Any]:
-    """The movinet metadata of a safetensors file, read from its header only (no tensors)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as error:  # safetensors raises its own error types for damaged files
-        raise ValueError(f"{path} is not a readable safetensors file ({error})") from error
-    return json.loads(header["movinet"]) if "movinet" in header else {}
-
-
 def load_model_for_eval(name: str, weights: str, device: torch.device) -> tuple[nn.Module, list[str] | None]:
-    """Build a model from exported weights (.safetensors / release name) or a training checkpoint (.pt).
+    """The model of `weights` (`movinet.load_model`: .safetensors, .pt checkpoint, .pdparams or a
+    release name of model `name`) on `device`, in eval mode, and its class names (or None)."""
+    from movinet.weights import RELEASE_NAMES, load_model
 
-    Args:
-        name: registry name to use when the file does not record one.
-        weights: the weights.
-        device: where to put the model.
-
-    Returns:
-        (model in eval mode, class names or None).
-    """
-    from movinet.models import create_model
-    from movinet.models.registry import build_model, get_model_info
-
-    path = Path(weights)
-    if path.suffix == ".pt":
-        state, meta = load_model_state(path)
-        arch, kwargs = meta.get("model_name") or name, meta.get("model_kwargs") or {}
-        model = build_model(get_model_info(arch), num_classes=kwargs.get("num_classes"),
-                            causal=kwargs.get("causal"), se_hidden_channels=kwargs.get("se_hidden_channels"))
-        model.load_state_dict(state)
-        labels = meta.get("labels")
-    else:
-        meta = _weights_header(path) if path.is_file() else {}
-        arch = meta.get("model_name") or name
-        model = create_model(arch, weights=weights, causal=meta.get("causal"))
-        labels = getattr(model, "labels", None) or meta.get("labels")
-    if arch != name:
-        log.info("%s holds %s weights; evaluating %s (model.name is %s)", weights, arch, arch, name)
-    return model.to(device).eval(), labels
+    model, meta = load_model(weights, model_name=name if weights in RELEASE_NAMES else None)
+    if meta.name != name:
+        log.info("%s holds %s weights; evaluating %s (model.name is %s)", weights, meta.name, meta.name, name)
+    return model.to(device), meta.labels
 
 
 def _member_data_config(cfg: Config, member: EnsembleMember) -> DataConfig:
@@ -369,6 +333,7 @@ def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: D
     names = class_names if class_names and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
     report = {
         "weights": [member.weights for member in members], "stream": cfg.test.stream, "split": cfg.test.split,
+        "preprocessing": Preprocessing.from_config(cfg).to_dict(),
         **metrics.to_dict(), "class_names": names,
         "per_class_accuracy": dict(zip(names, metrics.per_class_accuracy)),
     }

@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from movinet.data.config import DataConfig
+from movinet.data.preprocessing import Preprocessing
 from movinet.engine.checkpoint import (
     capture_rng_state,
     export_weights,
@@ -131,7 +132,7 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
     """The network of the `model:` section (`movinet.create_model`), in train mode."""
-    from movinet.models import create_model
+    from movinet.weights import create_model
 
     model = create_model(
         cfg.name,
@@ -410,38 +411,10 @@ def model_metadata(cfg: Config, model: nn.Module, class_names: list[str] | None)
     """What evaluation/export need to rebuild the network from a checkpoint alone."""
     net = unwrap(model)
     kwargs: dict[str, Any] = {"num_classes": getattr(net, "num_classes", None), "causal": getattr(net, "causal", None)}
-    try:
-        from movinet.models.weights import model_metadata as weights_metadata
+    from movinet.weights import describe_model
 
-        kwargs["se_hidden_channels"] = weights_metadata(net, cfg.model.name)["se_hidden_channels"]
-    except (ImportError, AttributeError, KeyError, ValueError):
-        pass
+    kwargs["se_hidden_channels"] = describe_model(net, cfg.model.name).se_hidden_channels
     return {"arch": cfg.model.name, "model_kwargs": kwargs, "num_classes": kwargs["num_classes"], "class_names": class_names}
-
-
-def preprocessing_for(cfg: Config) -> dict[str, Any]:
-    """The input pipeline of the trained weights (saved next to them): the registry entry's
-    preprocessing, updated with this config's evaluation settings."""
-    data = cfg.data
-    prep: dict[str, Any] = {}
-    try:
-        from movinet.models import get_model_info
-
-        prep.update(get_model_info(cfg.model.name).preprocessing())
-    except (ImportError, ValueError):
-        pass
-    prep.update(
-        frames=data.sampling.num_frames, height=data.transform.crop_size, width=data.transform.crop_size,
-        resize=data.transform.short_size, sampling=data.sampling.mode, temporal_stride=data.sampling.temporal_stride,
-        resize_mode="fixed_ratio" if data.transform.preset == "paddle" else "short_side",
-        normalize=data.transform.normalize,
-    )
-    if data.transform.normalize == "imagenet":
-        prep.update(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    else:
-        prep.pop("mean", None)
-        prep.pop("std", None)
-    return prep
 
 
 # -- fit ------------------------------------------------------------------------------------------
@@ -572,7 +545,7 @@ def _fit(
                                amp_dtype=settings.amp_dtype, progress=settings.progress)
             _after_validation(metrics, state, log_path, lambda: export_weights(
                 unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
-                preprocessing=preprocessing_for(cfg)) if info.is_main else None)
+                preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None)
         save_last(state)
         if t.save_interval and state.epoch % t.save_interval == 0:
             save_last(state, f"epoch_{state.epoch:05d}.pt")
@@ -619,7 +592,7 @@ def _finish(
     plot_path = None
     if info.is_main:
         export_weights(unwrap(model), final_path, model_name=cfg.model.name, labels=meta["class_names"],
-                       preprocessing=preprocessing_for(cfg))
+                       preprocessing=Preprocessing.from_config(cfg))
         plot_path = plot_training_curves(run_dir / "train_log.jsonl", run_dir / "training_curves.png")
         log.info("done: %d epochs, %d optimizer steps; final weights %s%s", state.epoch, state.global_step,
                  final_path, f", best top1 {state.best_top1:.4f} (epoch {state.best_epoch}) in {best_path}"

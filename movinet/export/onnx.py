@@ -38,12 +38,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from movinet.inference.preprocess import Preprocessing, resolve_preprocessing
+from movinet.data.preprocessing import Preprocessing
 from movinet.models.movinet import MoViNet
 from movinet.models.registry import get_model_info
+from movinet.models.streaming import stream_chunks
 
 SIDECAR_FORMAT = "movinet-onnx"
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2: per-sample (B,) frame counters; preprocessing says `preset`
 MAX_RELATIVE_ERROR = 1e-4
 # Five stride-2 stages: TF SAME padding repeats with period 2**5 in H and W.
 SAME_PADDING_PERIOD = 32
@@ -190,16 +191,16 @@ def _verify_stream(path: Path, model: MoViNet, batch_size: int, height: int, wid
     video = _example_video((batch_size, 3, sum(chunks), height, width), normalize, seed=0)
     state = model.init_state(batch_size, height, width)
     keys = list(state)
-    feeds = {key: value.numpy() for key, value in state.items()}
-    ours, refs, state_error, start = [], [], 0.0, 0
-    for size in chunks:
-        clip = video[:, :, start:start + size]
-        start += size
-        logits, state = model.stream_step(clip, state)
-        outputs = session.run(None, {"video": clip.numpy(), **{f"state.{k}": feeds[k] for k in keys}})
-        feeds = dict(zip(keys, outputs[1:]))
+
+    def graph_step(clip: np.ndarray, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        outputs = session.run(None, {"video": clip, **{f"state.{k}": feeds[k] for k in keys}})
+        return outputs[0], dict(zip(keys, outputs[1:]))
+
+    ours, refs, state_error = [], [], 0.0
+    fed_back = stream_chunks(graph_step, video.numpy(), {k: v.numpy() for k, v in state.items()}, chunks)
+    for (logits, state), (graph_logits, feeds) in zip(stream_chunks(model.stream_step, video, state, chunks), fed_back):
         refs.append(logits.numpy())
-        ours.append(outputs[0])
+        ours.append(graph_logits)
         for key in keys:
             # Counters are int64: any difference means the state was not threaded through.
             state_error = max(state_error, float(np.abs(feeds[key].astype(np.float64) - state[key].numpy()).max()))
@@ -231,7 +232,7 @@ def export_onnx(
     *,
     model_name: str,
     labels: list[str] | None = None,
-    preprocessing: dict[str, Any] | Preprocessing | None = None,
+    preprocessing: Preprocessing | None = None,
     frames: int | None = None,
     height: int | None = None,
     width: int | None = None,
@@ -250,8 +251,9 @@ def export_onnx(
         model: the MoViNet to export (its train/eval mode is restored afterwards).
         out_dir: output folder (created).
         model_name: registry name; recorded in both files.
-        labels: class names (default: `model.labels` when the model was loaded from weights).
-        preprocessing: the input pipeline dict (default: `model.preprocessing` or the registry's).
+        labels: class names, or None.
+        preprocessing: the input pipeline (default: the registry's for `model_name`), e.g. the
+            weights' (`movinet.load_model`) or a config's (`Preprocessing.from_config`).
         frames: clip length of whole-video prediction and of the base graph's example input
             (default: the preprocessing's).
         height / width: input size (default: the preprocessing's). Sets the stream state shapes.
@@ -273,10 +275,9 @@ def export_onnx(
     if model.causal and dynamic_spatial:
         raise ValueError("a stream graph's state shapes follow H and W: export one graph per frame size "
                          "(dynamic_spatial=False)")
-    base_prep = preprocessing if preprocessing is not None else getattr(model, "preprocessing", None)
-    prep = resolve_preprocessing(model_name, base_prep, frames=frames, height=height, width=width,
-                                 causal=model.causal)
-    labels = labels if labels is not None else getattr(model, "labels", None)
+    info = get_model_info(model_name)
+    prep = preprocessing if preprocessing is not None else Preprocessing.from_model(info)
+    prep = prep.with_size(frames=frames, height=height, width=width).for_causality(model.causal, info.family)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     onnx_path, json_path = out / f"{model_name}.onnx", out / f"{model_name}.json"
@@ -401,22 +402,22 @@ def export_from_weights(
     frames: int | None = None,
     height: int | None = None,
     width: int | None = None,
-    preprocessing: dict[str, Any] | None = None,
+    preprocessing: Preprocessing | None = None,
     batch_size: int = 1,
     dynamic_spatial: bool = False,
     opset: int = 17,
     verify: bool = True,
     stream_steps: int = 8,
 ) -> ExportResult:
-    """Load a movinet `.safetensors` file and export it (`movinet export -c CONFIG -p WEIGHTS -o DIR`).
+    """Load weights (`movinet.load_model`) and export them (`movinet export -c CONFIG -p WEIGHTS -o DIR`).
 
     Args:
-        weights: a `.safetensors` written by `movinet convert`, training or `save_weights`.
+        weights: our `.safetensors`, a training checkpoint `.pt` or a PaddleVideo `.pdparams`.
         out_dir: output folder.
         model_name: the expected model (e.g. from the config); None takes the file's. A model
             trained causal (metadata `causal`) is rebuilt causal and exported as a stream graph.
-        frames / height / width / preprocessing: the config's input pipeline; defaults come from
-            the weights' metadata. Other arguments as in `export_onnx`.
+        preprocessing: the input pipeline (e.g. `Preprocessing.from_config(cfg)`); default the
+            weights' own. Other arguments as in `export_onnx`.
 
     Returns:
         ExportResult.
@@ -425,17 +426,10 @@ def export_from_weights(
         FileNotFoundError: `weights` does not exist.
         ValueError: the file is not movinet weights, or holds another model than `model_name`.
     """
-    from movinet.models.registry import create_model
-    from movinet.models.weights import load_weights
+    from movinet.weights import load_model
 
-    _, meta = load_weights(weights)
-    file_model = meta.get("model_name")
-    if model_name is not None and file_model != model_name:
-        raise ValueError(f"{weights} holds weights for {file_model!r}, but {model_name!r} was asked for; "
-                         "check the config's model name or pass the matching weights")
-    name = model_name or file_model
-    model = create_model(name, weights=weights, causal=meta.get("causal"))
-    prep = {**(meta.get("preprocessing") or {}), **(preprocessing or {})}
-    return export_onnx(model, out_dir, model_name=name, labels=meta.get("labels"), preprocessing=prep or None,
-                       frames=frames, height=height, width=width, batch_size=batch_size,
-                       dynamic_spatial=dynamic_spatial, opset=opset, verify=verify, stream_steps=stream_steps)
+    model, meta = load_model(weights, model_name=model_name)
+    return export_onnx(model, out_dir, model_name=meta.name, labels=meta.labels,
+                       preprocessing=preprocessing or meta.preprocessing, frames=frames, height=height, width=width,
+                       batch_size=batch_size, dynamic_spatial=dynamic_spatial, opset=opset, verify=verify,
+                       stream_steps=stream_steps)

@@ -1,4 +1,4 @@
-"""Inference: whole-video prediction (`predict`), online streams (`stream`), preprocessing records."""
+"""Inference: whole-video prediction (`predict`) and online streams (`stream`)."""
 
 from movinet.inference.predict import (
     OnnxPredictor,
@@ -12,14 +12,12 @@ from movinet.inference.predict import (
     predict_files,
     print_results,
 )
-from movinet.inference.preprocess import Preprocessing, resolve_preprocessing
 from movinet.inference.stream import StreamOpenError, StreamSession, StreamSummary, run_stream
 
 __all__ = [
     "OnnxPredictor",
     "Predictor",
     "PredictorError",
-    "Preprocessing",
     "ProviderNotAvailableError",
     "Result",
     "SidecarError",
@@ -30,6 +28,5 @@ __all__ = [
     "load_predictor",
     "predict_files",
     "print_results",
-    "resolve_preprocessing",
     "run_stream",
 ]

@@ -4,8 +4,8 @@
     results = predict_files("videos/", predictor, top_k=1)
     failures = print_results(results, top_k=1)
 
-A `Predictor` knows its model's input pipeline (from the ONNX sidecar or the weights' metadata, see
-`movinet.inference.preprocess`): frames are decoded with PyAV, sampled, resized, centre-cropped and
+A `Predictor` knows its model's input pipeline (the `Preprocessing` record of the ONNX sidecar or
+of the weights' metadata): frames are decoded with PyAV, sampled, resized, centre-cropped and
 normalised exactly as the model family expects, then classified. Stream (causal) predictors also
 expose `init_state` / `step`; for whole-video prediction they run the clip through the step graph
 and return the logits after its last frame, which equal the whole-clip logits of the causal model.
@@ -35,7 +35,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from movinet.inference.preprocess import Preprocessing, resolve_preprocessing
+from movinet.data.preprocessing import Preprocessing
+from movinet.models.streaming import stream_clip
 
 State = dict[str, Any]
 
@@ -98,12 +99,7 @@ class Predictor(ABC):
             raise ValueError(f"expected clips of shape (B, 3, T, H, W), got {video.shape}")
         if not self.is_stream:
             return self._forward(video)
-        state = self.init_state(video.shape[0])
-        chunk = self.max_chunk or video.shape[2]
-        logits = None
-        for start in range(0, video.shape[2], chunk):
-            logits, state = self.step(video[:, :, start:start + chunk], state)
-        return logits  # type: ignore[return-value] - T >= 1, so the loop ran
+        return stream_clip(self.step, video, self.init_state(video.shape[0]), self.max_chunk)[0]
 
     @abstractmethod
     def _forward(self, video: np.ndarray) -> np.ndarray:
@@ -125,42 +121,41 @@ class Predictor(ABC):
 
 
 class TorchPredictor(Predictor):
-    """PyTorch backend over a movinet `.safetensors` file.
+    """PyTorch backend over weights `movinet.load_model` reads.
 
     Args:
-        weights: weights written by `movinet convert`, training or `save_weights`.
+        weights: our `.safetensors` (from `movinet convert`, training or `save_weights`), a
+            training checkpoint `.pt` or a PaddleVideo `.pdparams`.
         device: torch device ("cpu", "cuda", "cuda:1", ...).
         model_name: the expected model; a file holding another model is an error.
-        preprocessing: overrides of the metadata's input pipeline (e.g. from a config).
+        preprocessing: the input pipeline (e.g. a config's `Preprocessing.from_config`); default
+            the weights' own.
     """
 
     backend = "pytorch"
 
     def __init__(self, weights: str | os.PathLike, *, device: str = "cpu", model_name: str | None = None,
-                 preprocessing: dict[str, Any] | Preprocessing | None = None) -> None:
-        from movinet.models.registry import create_model
-        from movinet.models.weights import load_weights
+                 preprocessing: Preprocessing | None = None) -> None:
+        from movinet.weights import WeightsError, load_model
 
-        _, meta = load_weights(weights)
-        name = meta.get("model_name")
-        if model_name is not None and name != model_name:
-            raise PredictorError(f"{weights} holds weights for {name!r}, not {model_name!r}")
-        model = create_model(name, weights=weights, causal=meta.get("causal"))
-        self._setup(model, name, device=device, labels=meta.get("labels"),
-                    preprocessing=preprocessing if preprocessing is not None else meta.get("preprocessing"))
+        try:
+            model, meta = load_model(weights, model_name=model_name)
+        except WeightsError as error:
+            raise PredictorError(str(error)) from None
+        self._setup(model, meta.name, device=device, labels=meta.labels,
+                    preprocessing=preprocessing or meta.preprocessing)
 
     @classmethod
     def from_model(cls, model: Any, model_name: str, *, device: str = "cpu", labels: list[str] | None = None,
-                   preprocessing: dict[str, Any] | Preprocessing | None = None) -> TorchPredictor:
-        """Wrap an in-memory MoViNet (tests, notebooks). It is put in eval mode."""
+                   preprocessing: Preprocessing | None = None) -> TorchPredictor:
+        """Wrap an in-memory MoViNet (tests, notebooks; default preprocessing: the registry's).
+        It is put in eval mode."""
         self = cls.__new__(cls)
-        self._setup(model, model_name, device=device,
-                    labels=labels if labels is not None else getattr(model, "labels", None),
-                    preprocessing=preprocessing if preprocessing is not None else getattr(model, "preprocessing", None))
+        self._setup(model, model_name, device=device, labels=labels, preprocessing=preprocessing)
         return self
 
     def _setup(self, model: Any, model_name: str, *, device: str, labels: list[str] | None,
-               preprocessing: dict[str, Any] | Preprocessing | None) -> None:
+               preprocessing: Preprocessing | None) -> None:
         import torch
 
         from movinet.models.registry import get_model_info
@@ -171,9 +166,10 @@ class TorchPredictor(Predictor):
         except (RuntimeError, AssertionError) as error:
             raise PredictorError(f"cannot use device {device!r}: {error}") from None
         info = get_model_info(model_name)
+        prep = preprocessing if preprocessing is not None else Preprocessing.from_model(info)
         super().__init__(model_name=model_name, family=info.family, kind="stream" if model.is_causal else "base",
                          num_classes=model.num_classes, labels=labels,
-                         preprocessing=resolve_preprocessing(model_name, preprocessing, causal=model.is_causal))
+                         preprocessing=prep.for_causality(model.is_causal, info.family))
 
     def _tensor(self, array: np.ndarray) -> Any:
         import torch
@@ -359,8 +355,8 @@ class OnnxPredictor(Predictor):
 
 def load_predictor(model_file: str | os.PathLike, *, use_gpu: bool = False, use_tensorrt: bool = False,
                    num_threads: int | None = None, model_name: str | None = None,
-                   preprocessing: dict[str, Any] | None = None) -> Predictor:
-    """An `OnnxPredictor` for `.onnx` files, a `TorchPredictor` for movinet `.safetensors` weights.
+                   preprocessing: Preprocessing | None = None) -> Predictor:
+    """An `OnnxPredictor` for `.onnx` files, a `TorchPredictor` for weights (`movinet.load_model`).
 
     `preprocessing` (e.g. a config's) applies to weights only: an ONNX graph is fixed to its sidecar.
     """

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from movinet.inference.predict import Predictor, PredictorError, softmax, top_k_of
+from movinet.models.streaming import stream_clip
 
 TopK = list[tuple[int, str | None, float]]
 
@@ -121,9 +122,7 @@ class StreamSession:
 
     def push(self, clip: np.ndarray) -> np.ndarray:
         """Feed preprocessed frames. clip: (B, 3, t, H, W) float32 -> logits (B, classes) after them."""
-        chunk = self.predictor.max_chunk or clip.shape[2]
-        for start in range(0, clip.shape[2], chunk):
-            self.logits, self.state = self.predictor.step(clip[:, :, start:start + chunk], self.state)
+        self.logits, self.state = stream_clip(self.predictor.step, clip, self.state, self.predictor.max_chunk)
         self.frames_seen += clip.shape[2]
         return self.logits  # type: ignore[return-value] - clip has >= 1 frame
 

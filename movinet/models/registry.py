@@ -1,4 +1,4 @@
-"""The model zoo: one `ModelInfo` per registered name, and `create_model`.
+"""The model zoo: one `ModelInfo` per registered name, and `build_model`.
 
 Official TF Model Garden models (`movinet_{a0..a5,t0}_{base,stream}`) and PaddleVideo's A0
 (`movinet_a0_paddle`). Per-variant facts (eval input size, activations, positional encoding,
@@ -8,19 +8,13 @@ normalisation) live here, next to the names; the layer tables live in `specs.py`
 from __future__ import annotations
 
 import difflib
-import logging
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from movinet.models.movinet import MoViNet
 from movinet.models.specs import ARCH_SPECS, PADDLE_A0_PADDINGS, PADDLE_STEM_PADDING
 
-log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+if TYPE_CHECKING:
+    from movinet.models.movinet import MoViNet
 
 
 @dataclass(frozen=True)
@@ -48,19 +42,6 @@ class ModelInfo:
     @property
     def kind(self) -> str:
         return "stream" if self.causal else "base"
-
-    def preprocessing(self) -> dict[str, Any]:
-        """The input pipeline the weights expect (stored beside every weight file)."""
-        frames, height, width = self.input_size
-        prep: dict[str, Any] = {
-            "frames": frames, "height": height, "width": width, "resize": self.resize,
-            "resize_mode": "fixed_ratio" if self.family == "paddle" else "short_side",
-            "sampling": "segments" if self.family == "paddle" else "clips",
-            "normalize": self.normalize, "layout": "B,3,T,H,W", "color": "RGB",
-        }
-        if self.normalize == "imagenet":
-            prep.update(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
-        return prep
 
 
 # Eval clip (frames, size) and resize per official variant (TF README + yaml `min_image_size`).
@@ -126,6 +107,8 @@ def build_model(info: ModelInfo, *, num_classes: int | None = None, dropout: flo
                 stochastic_depth: float | None = None, causal: bool | None = None,
                 se_hidden_channels: list[int] | None = None) -> MoViNet:
     """Instantiate the architecture of `info` with random weights."""
+    from movinet.models.movinet import MoViNet  # torch is imported only when a model is built
+
     return MoViNet(
         ARCH_SPECS[info.arch],
         num_classes=num_classes if num_classes is not None else info.num_classes,
@@ -140,55 +123,9 @@ def build_model(info: ModelInfo, *, num_classes: int | None = None, dropout: flo
     )
 
 
-def create_model(
-    name: str,
-    *,
-    weights: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    dropout: float | None = None,
-    stochastic_depth: float | None = None,
-    causal: bool | None = None,
-) -> MoViNet:
-    """Build a registered MoViNet, optionally loading weights.
-
-    Args:
-        name: a name from `list_models()`.
-        weights: None (random init), a path to a movinet `.safetensors` file, or a release name
-            ("kinetics600", "kinetics400") that is downloaded once and cached (see `movinet.hub`).
-        num_classes: classifier size; defaults to the weights' (or the model's) class count. A
-            different value keeps every pretrained tensor except the final classifier layer,
-            which is re-initialised (fine-tuning on a new label set).
-        dropout / stochastic_depth: training regularisation (defaults: the recipe's dropout, 0).
-        causal: True turns a base model into a causal 3D model that can `stream_step` and loads
-            the same weights (train a stream model from base weights).
-
-    Returns:
-        MoViNet in eval mode when weights were loaded, train mode otherwise (PyTorch default).
-    """
-    info = get_model_info(name)
-    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if weights is None:
-        return build_model(info, num_classes=num_classes, dropout=dropout,
-                           stochastic_depth=stochastic_depth, causal=causal)
-    from movinet.models.weights import load_into_new_model
-
-    return load_into_new_model(info, weights, num_classes=num_classes, dropout=dropout,
-                               stochastic_depth=stochastic_depth, causal=causal)
-
-
 def describe(info: ModelInfo) -> dict[str, Any]:
     """A JSON-friendly summary of a registry entry."""
     out = asdict(info)
     out.pop("model_kwargs")
     out["kind"] = info.kind
     return out
-
-
-def resolve_path(path: str | os.PathLike) -> Path:
-    """Expand ~ and check that a weights path exists."""
-    resolved = Path(path).expanduser()
-    if not resolved.exists():
-        raise FileNotFoundError(f"weights file {str(resolved)!r} does not exist; pass a .safetensors file "
-                                "written by `movinet convert` or training, or a release name like 'kinetics600'")
-    return resolved

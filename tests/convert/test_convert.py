@@ -13,7 +13,7 @@ import movinet
 from movinet.cli import main
 from movinet.convert.paddle import convert_paddle
 from movinet.convert.tf import ConversionError, convert_tf, read_tf_variables, tf_to_state_dict
-from movinet.models.weights import WeightsError, load_weights
+from movinet.weights import WeightsError, read_weights
 from tests.conftest import fixture_path, relative_error, tf_clip
 
 
@@ -27,7 +27,7 @@ def test_tf_checkpoint_round_trip_reproduces_fixture_logits(tmp_path):
     model = movinet.create_model("movinet_a0_base", weights=out)
     reference = np.load(fixture_path("tf_a0_base", "logits.npy"))
     assert relative_error(logits_of(model, tf_clip("input.npy", "tf_a0_base")), reference) <= 1e-4
-    tensors, meta = load_weights(out)
+    tensors, meta = read_weights(out)
     assert meta["model_name"] == "movinet_a0_base" and meta["num_classes"] == 600
     assert meta["preprocessing"]["normalize"] == "unit"
     assert (tmp_path / "a0.json").is_file()
@@ -63,7 +63,7 @@ def test_se_widths_are_taken_from_the_checkpoint(tmp_path):
     model, state = tf_to_state_dict(variables, "movinet_a0_stream")
     model.load_state_dict(state, strict=False)
     assert all(layer.se.reduce.out_channels == 8 for stage in model.blocks for layer in stage)
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
 
     path = save_weights(model, tmp_path / "old.safetensors", model_name="movinet_a0_stream")
     reloaded = movinet.create_model("movinet_a0_stream", weights=path)
@@ -125,7 +125,7 @@ def test_paddle_round_trip_reproduces_fixture_logits(tmp_path):
     clip = torch.from_numpy(np.load(fixture_path("paddle_a0", "input_small.npy"))).permute(0, 2, 1, 3, 4)
     reference = np.load(fixture_path("paddle_a0", "logits_small.npy"))
     assert np.abs(logits_of(model, clip.contiguous()) - reference).max() <= 1e-4
-    assert load_weights(out)[1]["preprocessing"]["normalize"] == "imagenet"
+    assert read_weights(out)[1]["preprocessing"]["normalize"] == "imagenet"
 
 
 def test_paddle_weights_for_an_official_model_are_refused():

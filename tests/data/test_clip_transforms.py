@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from movinet.data.config import TransformConfig
+from movinet.data.preprocessing import Preprocessing
 from movinet.data.transforms import (
     _multi_scale_offsets,
     build_transform,
@@ -14,7 +15,6 @@ from movinet.data.transforms import (
     horizontal_flip,
     multi_scale_crop,
     normalize,
-    preprocess_for_inference,
     random_crop,
     random_resized_crop,
     resize_short_side,
@@ -164,7 +164,9 @@ def test_train_transform_is_deterministic_per_rng() -> None:
 def test_paddle_test_transform_matches_manual_pipeline() -> None:
     clip = _offset_clip(3, 240, 320)
     expected = normalize(center_crop(scale_fixed_ratio(clip, 192), 172), "imagenet")
-    assert torch.equal(preprocess_for_inference(clip), expected)
+    prep = Preprocessing(frames=3, height=172, width=172, resize=192, preset="paddle", sampling="segments",
+                         normalize="imagenet")
+    assert np.array_equal(prep.transform(clip), expected.numpy())
     assert torch.equal(build_transform(TransformConfig(), train=False)(clip)[0], expected)
 
 

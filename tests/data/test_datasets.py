@@ -17,11 +17,12 @@ from movinet.data.datasets import (
     SkippedSampleWarning,
     VideoClipDataset,
     build_dataset,
-    load_inference_clip,
     read_list_file,
     scan_class_folders,
 )
+from movinet.data.preprocessing import Preprocessing
 from movinet.data.transforms import build_transform
+from movinet.data.video import open_video
 
 SMALL = TransformConfig(short_size=32, crop_size=28)
 
@@ -283,15 +284,17 @@ def test_build_dataset_rejects_bad_settings(tmp_path: Path) -> None:
         build_dataset(bad_sampling, "val", num_classes=2)
 
 
-def test_load_inference_clip_uses_test_sampling(tmp_path: Path) -> None:
+def test_preprocessing_record_uses_test_sampling(tmp_path: Path) -> None:
     video = write_numbered_video(tmp_path / "v.mp4", 40)
-    clip = load_inference_clip(video, num_frames=4, normalize="unit")
+
+    def clip_of(prep: Preprocessing) -> np.ndarray:
+        with open_video(video) as reader:
+            return prep.transform(reader.read_frames(prep.sample_indices(reader.num_frames)))
+
+    clip = clip_of(Preprocessing(frames=4, height=172, width=172, resize=192, preset="paddle", sampling="segments"))
     assert clip.shape == (3, 4, 172, 172)
-    frames = (clip.permute(1, 2, 3, 0).numpy() * 255).round().astype(np.uint8)
-    assert frame_ids(frames) == [4, 14, 24, 34]
-    strided = load_inference_clip(
-        video, num_frames=4, mode="clips", temporal_stride=3, short_size=48, crop_size=40, normalize="unit"
-    )
+    assert frame_ids((clip.transpose(1, 2, 3, 0) * 255).round().astype(np.uint8)) == [4, 14, 24, 34]
+    strided = clip_of(Preprocessing(frames=4, height=40, width=40, resize=48, sampling="clips", temporal_stride=3))
     assert strided.shape == (3, 4, 40, 40)
-    frames = (strided.permute(1, 2, 3, 0).numpy() * 255).round().astype(np.uint8)
+    frames = (strided.transpose(1, 2, 3, 0) * 255).round().astype(np.uint8)
     assert frame_ids(frames) == [14, 17, 20, 23]  # TF centred clip: start (40 - 4 * 3) // 2 = 14

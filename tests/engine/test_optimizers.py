@@ -84,7 +84,7 @@ def test_l2_on_conv_kernels_only_tf():
 
 
 def test_l2_conv_kernels_on_movinet_excludes_final_classifier():
-    from movinet.models import create_model
+    from movinet import create_model
 
     model = create_model("movinet_a0_base", num_classes=3)
     decay, _ = split_decay_parameters(model, "conv_kernels")

@@ -71,7 +71,7 @@ def test_best_model_line_like_paddlevideo(trained_run):
 
 
 def test_exported_weights_load_with_create_model(trained_run):
-    from movinet.models import create_model
+    from movinet import create_model
 
     cfg, result = trained_run
     model = create_model("movinet_a0_base", weights=result["final_weights"])

@@ -12,7 +12,6 @@ import torch
 import movinet
 from movinet.export import onnx as onnx_export
 from movinet.export.onnx import ExportError, export_from_weights, export_onnx
-from movinet.models.weights import load_weights
 from tests.conftest import relative_error
 from tests.inference.assets import FRAMES, SIZE
 
@@ -28,7 +27,7 @@ def session(path):
 
 
 def load(weights):
-    return movinet.create_model(load_weights(weights)[1]["model_name"], weights=weights).eval()
+    return movinet.load_model(weights)[0]
 
 
 def sidecar(path):

@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from movinet.data.preprocessing import Preprocessing
 from tests.conftest import fixture_path
 
 SIZE = 64  # small frames keep exports and forwards fast; >= the 32-px minimum
 FRAMES = 8
-PREPROCESSING = {"frames": FRAMES, "height": SIZE, "width": SIZE, "resize": 72}
+# The official models' pipeline (shorter-side resize, even frame cover, RGB in [0, 1]) at a small size.
+PREPROCESSING = Preprocessing(frames=FRAMES, height=SIZE, width=SIZE, resize=72)
 
 
 @contextmanager

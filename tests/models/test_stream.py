@@ -106,7 +106,7 @@ def test_base_model_refuses_stream_step_with_a_clear_message():
 
 
 def test_causal_base_variant_streams_and_loads_base_weights(tmp_path):
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
 
     base = random_model("movinet_a0_base")
     path = save_weights(base, tmp_path / "a0.safetensors", model_name="movinet_a0_base")

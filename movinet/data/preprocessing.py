@@ -1,0 +1,233 @@
+"""`Preprocessing`: the one record of how a model sees video.
+
+It says which frames of a video make the model's clip, how they are resized, cropped and
+normalised, and the frame rate a stream model is fed at. Weights metadata, ONNX sidecars,
+`predict`, `stream`, `test`, `export` and the demo all carry this record, so every path feeds a
+model the same tensors. It has exactly two constructors:
+
+* `Preprocessing.from_model(info)`: the registry's reference evaluation of a model;
+* `Preprocessing.from_config(cfg)`: a training config's *evaluation* settings (`test.num_frames`
+  and `test.temporal_stride` where set, else `data.sampling`; `data.transform`).
+
+`from_dict` / `to_dict` only store and restore a record (weights metadata, sidecars).
+
+The pipelines:
+* preset "paddle" (PaddleVideo `predict.py`): `Scale(resize)` with the fixed 4:3 ratio, centre crop,
+  ImageNet mean/std; sampling "segments": the centres of `frames` equal segments.
+* preset "tf" (TF Model Garden): shorter side resized to `resize`, centre crop, RGB in [0, 1];
+  sampling "clips": TF's evaluation clip (the centre `frames` frames `temporal_stride` apart,
+  looping over short videos), or "even" (the registry default of official weights): frame `i` of
+  `T` is `floor(i * N / T)` of an `N`-frame video, which for a 10-s Kinetics clip at 25 fps and
+  T = 50 are frames 0, 5, ..., 245 like a stride-5 clip, and also sees all of a longer video.
+The frames and crops are computed by the same functions the evaluation dataset uses, so
+`predict` on a video gives bit for bit the clip `movinet test` evaluates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from movinet.data.config import SamplingConfig, evaluation_sampling
+from movinet.data.sampling import clip_indices, segment_indices
+from movinet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize, resize_short_side, scale_fixed_ratio
+
+if TYPE_CHECKING:  # for annotations only: the data layer never imports the engine or the models
+    from movinet.engine.config import Config
+    from movinet.models.registry import ModelInfo
+
+UNIT_MEAN = (0.0, 0.0, 0.0)
+UNIT_STD = (1.0, 1.0, 1.0)
+# Official recipes: Kinetics clips at 25 fps sampled with temporal stride 5.
+OFFICIAL_STREAM_FPS = 5.0
+# A Kinetics clip lasts 10 s: a model trained on T-frame clips saw T / 10 frames per second.
+KINETICS_CLIP_SECONDS = 10.0
+
+PRESETS = ("tf", "paddle")
+SAMPLINGS = ("segments", "clips", "even")
+NORMALIZATIONS = ("unit", "imagenet")
+
+
+class PreprocessingError(ValueError):
+    """A preprocessing description is incomplete or inconsistent."""
+
+
+def _stream_fps(official: bool, frames: int) -> float:
+    """The frame rate a stream model was trained at (official: 5 fps; else T frames per 10 s)."""
+    return OFFICIAL_STREAM_FPS if official else frames / KINETICS_CLIP_SECONDS
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw uint8 frames become the model input (3, T, H, W).
+
+    Attributes:
+        frames: clip length T of whole-video prediction and evaluation.
+        height / width: model input size (the centre crop; square).
+        resize: shorter side before the crop.
+        preset: "tf" (aspect-keeping shorter-side resize) or "paddle" (short side -> `resize`,
+            long side -> 4/3 of it, PaddleVideo `Scale`).
+        sampling: "segments", "clips" (with `temporal_stride`) or "even" (see the module doc).
+        temporal_stride: frame step of "clips" sampling.
+        normalize: "unit" ([0, 1]) or "imagenet" (mean/std, see `mean` / `std`).
+        stream_fps: frame rate fed to a stream model (None for base models).
+    """
+
+    frames: int
+    height: int
+    width: int
+    resize: int
+    preset: str = "tf"
+    sampling: str = "even"
+    temporal_stride: int = 1
+    normalize: str = "unit"
+    stream_fps: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (("preset", self.preset, PRESETS), ("sampling", self.sampling, SAMPLINGS),
+                                     ("normalize", self.normalize, NORMALIZATIONS)):
+            if value not in choices:
+                raise PreprocessingError(f"{name} must be one of {choices}, got {value!r}")
+        if min(self.frames, self.height, self.width, self.resize, self.temporal_stride) < 1:
+            raise PreprocessingError(f"frames, height, width, resize and temporal_stride must be positive: {self}")
+        if self.height != self.width:
+            raise PreprocessingError(f"only square crops are supported, got {self.height}x{self.width}")
+        if self.resize < self.height:
+            raise PreprocessingError(f"resize ({self.resize}) must be at least the crop size ({self.height})")
+        if self.stream_fps is not None and not self.stream_fps > 0:
+            raise PreprocessingError(f"stream_fps must be positive, got {self.stream_fps}")
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return IMAGENET_MEAN if self.normalize == "imagenet" else UNIT_MEAN
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return IMAGENET_STD if self.normalize == "imagenet" else UNIT_STD
+
+    # -- the two constructors -------------------------------------------------------------------
+
+    @classmethod
+    def from_model(cls, info: ModelInfo, *, causal: bool | None = None) -> Preprocessing:
+        """The reference evaluation of a registered model (`movinet.models.get_model_info`).
+
+        Args:
+            info: the registry entry.
+            causal: whether the model streams (default: the entry's; a base model built with
+                `causal=True` streams too); stream models get `stream_fps`.
+        """
+        frames, height, width = info.input_size
+        paddle = info.family == "paddle"
+        prep = cls(frames=frames, height=height, width=width, resize=info.resize,
+                   preset="paddle" if paddle else "tf", sampling="segments" if paddle else "even",
+                   normalize=info.normalize)
+        return prep.for_causality(info.causal if causal is None else causal, info.family)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Preprocessing:
+        """The evaluation pipeline of a training config (`movinet.engine.config.Config`).
+
+        Frames and stride are `test.num_frames` / `test.temporal_stride` where set (TF A3: train 64
+        frames, evaluate 120), else `data.sampling`'s; resize, crop and normalisation are
+        `data.transform`'s. The stream rate follows the model's family as in `from_model`.
+        """
+        from movinet.models.registry import get_model_info  # the registry is plain data: no torch
+
+        sampling: SamplingConfig = evaluation_sampling(cfg.data.sampling, cfg.test.num_frames,
+                                                       cfg.test.temporal_stride)
+        transform = cfg.data.transform
+        info = get_model_info(cfg.model.name)
+        prep = cls(frames=sampling.num_frames, height=transform.crop_size, width=transform.crop_size,
+                   resize=transform.short_size, preset=transform.preset, sampling=sampling.mode,
+                   temporal_stride=sampling.temporal_stride, normalize=transform.normalize)
+        return prep.for_causality(info.causal if cfg.model.causal is None else cfg.model.causal, info.family)
+
+    # -- storage --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict for weights metadata and sidecars; `from_dict(to_dict())` round-trips.
+
+        `mean`, `std`, `scale`, `layout` and `color` are written for runtimes that only read JSON.
+        """
+        return {
+            "frames": self.frames, "height": self.height, "width": self.width, "resize": self.resize,
+            "preset": self.preset, "sampling": self.sampling, "temporal_stride": self.temporal_stride,
+            "normalize": self.normalize, "stream_fps": self.stream_fps,
+            "mean": list(self.mean), "std": list(self.std), "scale": 1.0 / 255.0, "layout": "B,3,T,H,W",
+            "color": "RGB",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Restore a record written by `to_dict` (also the files of movinet 0.1, which said
+        `resize_mode` and "clips" without a stride for what is now `preset` and "even")."""
+        missing = [key for key in ("frames", "height", "width", "resize") if key not in data]
+        if missing:
+            raise PreprocessingError(f"preprocessing lacks {missing}; got keys {sorted(data)}")
+        preset = data.get("preset") or {"fixed_ratio": "paddle", "short_side": "tf"}.get(data.get("resize_mode"), "tf")
+        sampling, stride = data.get("sampling", "even"), data.get("temporal_stride")
+        if sampling == "clips" and stride is None:
+            sampling = "even"
+        fps = data.get("stream_fps")
+        try:
+            return cls(frames=int(data["frames"]), height=int(data["height"]), width=int(data["width"]),
+                       resize=int(data["resize"]), preset=preset, sampling=sampling,
+                       temporal_stride=int(stride or 1), normalize=data.get("normalize", "unit"),
+                       stream_fps=None if fps is None else float(fps))
+        except (TypeError, ValueError) as error:
+            if isinstance(error, PreprocessingError):
+                raise
+            raise PreprocessingError(f"unreadable preprocessing {data}: {error}") from None
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    def sample_indices(self, num_frames: int) -> np.ndarray:
+        """Frame indices of the clip of a `num_frames`-frame video. Returns (frames,) int64."""
+        if num_frames < 1:
+            raise ValueError(f"a video needs at least one frame, got {num_frames}")
+        if self.sampling == "segments":
+            return segment_indices(num_frames, self.frames, train=False)
+        if self.sampling == "clips":
+            return clip_indices(num_frames, self.frames, self.temporal_stride, train=False)[0]
+        return (np.arange(self.frames, dtype=np.int64) * num_frames) // self.frames
+
+    def transform(self, frames: np.ndarray) -> np.ndarray:
+        """Resize, centre-crop and normalise, as the evaluation dataset's single view.
+
+        Args:
+            frames: (T, H, W, 3) uint8 RGB.
+
+        Returns:
+            (3, T, height, width) float32.
+        """
+        resized = scale_fixed_ratio(frames, self.resize) if self.preset == "paddle" else resize_short_side(frames, self.resize)
+        return normalize(center_crop(resized, self.height), self.normalize).numpy()
+
+    def for_causality(self, causal: bool, family: str) -> Preprocessing:
+        """A copy for a model that streams (`causal`) or not: a stream model needs `stream_fps`
+        (kept when set, else the rate its `family` trains at), a base model has none."""
+        if not causal:
+            return self if self.stream_fps is None else replace(self, stream_fps=None)
+        if self.stream_fps is not None:
+            return self
+        return replace(self, stream_fps=_stream_fps(family == "official", self.frames))
+
+    def with_size(self, *, frames: int | None = None, height: int | None = None,
+                  width: int | None = None) -> Preprocessing:
+        """A copy for another clip length or input size (e.g. an export at 96 px).
+
+        A new crop size scales `resize` by the same factor (172 / 192 -> 96 / 107), so the crop
+        keeps covering the same part of the frame.
+        """
+        changes: dict[str, Any] = {}
+        if frames is not None:
+            changes["frames"] = int(frames)
+        if height is not None or width is not None:
+            height = int(height) if height is not None else int(width)  # type: ignore[arg-type] - one is set
+            width = int(width) if width is not None else height
+            if height != self.height:
+                changes["resize"] = max(height, int(round(height * self.resize / self.height)))
+            changes.update(height=height, width=width)
+        return replace(self, **changes) if changes else self
