@@ -43,11 +43,12 @@ def make_model(folder: Path, backend: str, size: int) -> Path:
 
     import movinet
     from movinet.export.onnx import export_onnx
-    from movinet.models.weights import save_weights
+    from movinet.data.preprocessing import Preprocessing
+    from movinet.weights import save_weights
 
     torch.set_num_threads(1)
     model = movinet.create_model(MODEL).eval()
-    prep = {"frames": 8, "height": size, "width": size, "resize": size}
+    prep = Preprocessing(frames=8, height=size, width=size, resize=size)
     if backend == "onnx":
         return export_onnx(model, folder, model_name=MODEL, preprocessing=prep, stream_steps=2).onnx_path
     return save_weights(model, folder / f"{MODEL}.safetensors", model_name=MODEL, preprocessing=prep)

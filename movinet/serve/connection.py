@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from movinet.inference.predict import softmax, top_k_of
 from movinet.serve.batching import BatchScheduler, SchedulerStopped
 from movinet.serve.frames import FrameError, FrameLimits, check_frame_bytes, decode_frame
 from movinet.serve.model import ServedModel
@@ -123,7 +122,7 @@ class StreamConnection:
         return {"type": "hello", "protocol": PROTOCOL_VERSION, "model": self.model.name,
                 "num_classes": self.model.num_classes, "fps": self.fps, "top_k": self.top_k,
                 "input": {"height": prep.height, "width": prep.width, "resize": prep.resize,
-                          "resize_mode": prep.resize_mode},
+                          "preset": prep.preset},
                 "frame": {**self.frame_limits.to_dict(), "send_short_side": prep.resize},
                 "limits": {"rate_limit": self.limits.rate_limit,
                            "max_fps": self.fps * (1.0 + self.limits.rate_tolerance) if self.limits.rate_limit else None,
@@ -238,8 +237,7 @@ class StreamConnection:
         self._served_times.append(now)
         times = [t for t in self._served_times if now - t <= 2.0]
         served_fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        classes, scores = top_k_of(softmax(output.logits[None])[0], self.top_k)
         return {"type": "result", "frame": index, "frames": self.frames_stepped,
-                "top_k": [{"class": c, "label": self.model.label(c), "score": s} for c, s in zip(classes, scores)],
+                "top_k": self.model.top_k(output.logits, self.top_k),
                 "latency_ms": round(output.latency_ms, 3), "batch": output.batch_size,
                 "wait_ms": round(output.wait_ms, 3), "served_fps": round(served_fps, 3), "dropped": self.dropped}

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from movinet.inference.predict import Predictor, PredictorError, load_predictor, predict_files
-from movinet.inference.preprocess import Preprocessing
+from movinet.data.preprocessing import Preprocessing
+from movinet.inference.predict import Predictor, PredictorError, load_predictor, predict_files, softmax, top_k_of
 
 State = dict[str, Any]
 
@@ -72,8 +72,17 @@ class ServedModel:
     def num_classes(self) -> int:
         return self.predictor.num_classes
 
+    @property
+    def backend(self) -> str:
+        return self.predictor.backend
+
     def label(self, index: int) -> str | None:
         return self.predictor.label(index)
+
+    def top_k(self, logits: np.ndarray, k: int) -> list[dict[str, Any]]:
+        """The k best classes of (num_classes,) logits: [{"class", "label", "score" (softmax)}], best first."""
+        classes, scores = top_k_of(softmax(np.asarray(logits)[None])[0], k)
+        return [{"class": c, "label": self.label(c), "score": s} for c, s in zip(classes, scores)]
 
     def describe(self) -> dict[str, Any]:
         """What `GET /model` returns: name, kind, backend, classes, labels, preprocessing, stream fps."""

@@ -92,7 +92,7 @@ def serve(model_file: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
     sock = bind_socket(host, port)
     out = out or sys.stdout
     prep = model.preprocessing
-    print(f"movinet serve: {model.name} ({model.predictor.backend}, {model.num_classes} classes, "
+    print(f"movinet serve: {model.name} ({model.backend}, {model.num_classes} classes, "
           f"{prep.height}x{prep.width} px at {model.fps:g} fps), up to {settings.max_streams} streams, "
           f"batches of up to {settings.max_batch}", file=out, flush=True)
     print(f"movinet serve: open {url_of(sock)}/  (Ctrl-C to stop)", file=out, flush=True)

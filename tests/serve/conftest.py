@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from movinet.data.preprocessing import Preprocessing
 from tests.conftest import random_model
 from tests.inference.assets import single_thread
 
 SIZE = 48  # >= the 32-px minimum; small keeps every step cheap on a shared CPU
 FPS = 10.0  # stream rate of the test servers: short real-time tests
 LABELS = [f"class_{index}" for index in range(7)]
-PREPROCESSING = {"frames": 8, "height": SIZE, "width": SIZE, "resize": 56}
+PREPROCESSING = Preprocessing(frames=8, height=SIZE, width=SIZE, resize=56)
 
 
 @pytest.fixture(autouse=True)

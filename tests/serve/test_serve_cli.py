@@ -72,7 +72,7 @@ def test_serve_user_errors_are_one_line_and_exit_2(onnx_file, tmp_path):
 
 def test_serve_refuses_a_base_model(tmp_path, capsys):
     from movinet.cli import main
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
     from tests.conftest import random_model
 
     weights = tmp_path / "base.safetensors"

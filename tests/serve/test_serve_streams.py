@@ -193,7 +193,7 @@ def test_reset_starts_a_fresh_stream(server, onnx_served):
 
 def test_pytorch_model_with_fewer_classes_than_top_k(tmp_path):
     """Stream weights served with PyTorch; a 3-class model gets 3 classes per result, not an error."""
-    from movinet.models.weights import save_weights
+    from movinet.weights import save_weights
     from movinet.serve import ServedModel, ServerThread, create_app
     from tests.conftest import random_model
     from tests.serve.conftest import PREPROCESSING
