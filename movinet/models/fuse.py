@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from movinet.models.layers import ConvBlock
+from movinet.models.layers import ConvBNActivation
 from movinet.models.movinet import MoViNet
 
 
@@ -34,7 +34,7 @@ def fuse_batchnorm(model: MoViNet) -> MoViNet:
     fused = copy.deepcopy(model).eval()
     with torch.no_grad():
         for module in fused.modules():
-            if isinstance(module, ConvBlock) and isinstance(module.bn, nn.BatchNorm3d):
+            if isinstance(module, ConvBNActivation) and isinstance(module.bn, nn.BatchNorm3d):
                 _fold(module.conv, module.bn)
                 module.bn = nn.Identity()
                 if module.factorized:

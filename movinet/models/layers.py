@@ -4,9 +4,13 @@ Mirrors TF Model Garden `official/projects/movinet/modeling/movinet_layers.py` a
 positional-encoding layers of `official/vision/modeling/layers/nn_layers.py`, in PyTorch layout
 (B, C, T, H, W).
 
-Stateful layers take `state: State | None` and return `(output, new_entries)`:
-  * `state is None` is whole-clip mode: causal convs pad zeros in front, pools average over the
-    clip, nothing is returned (`{}`);
+One layer per job: `Conv3d` is a plain convolution with a padding rule fixed when it is built;
+the temporal padding (causal zeros in front, symmetric otherwise) and the stream buffer belong
+to the conv block. Stateless layers (`ConvBlock`, `Skip`) return a tensor. Stateful layers
+(`CausalConvBlock`, pools, positional encoding, SE, the bottleneck) take `state: State | None`
+and return `(output, new_entries)`:
+  * `state is None` is whole-clip mode: causal blocks prepend zero frames, pools average over
+    the clip, nothing is returned (`{}`);
   * a dict is stream mode: each layer reads its own keys (zeros when missing) and returns the
     updated entries. Layers never store tensors on `self`, so one module can serve any number of
     interleaved streams and exports cleanly to ONNX.
@@ -86,12 +90,15 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int | None) -
 
 
 class Conv3d(nn.Conv3d):
-    """Conv3d with TF SAME (default) or explicit symmetric padding, optionally causal in time.
+    """A plain 3D convolution whose padding rule is fixed when it is built.
 
-    Args:
-        padding: None for TF SAME in every axis (computed from the input size at call time), or
-            an explicit symmetric (T, H, W) padding as PaddleVideo uses.
-        causal: pad `kt - 1` zeros in front of the time axis and none after (TF 'causal').
+    Time: `temporal_padding` zero frames on both sides (the conv block decides it: symmetric for
+    a non-causal block, 0 for a causal one, which prepends its buffer instead).
+    Space: explicit symmetric `spatial_padding` (PaddleVideo), or TF SAME when it is None. TF
+    SAME gives (before, after) = `same_padding(size, k, s)`; at stride 2 that depends on the
+    parity of the input, so it is computed from the input size by that one rule. The conv pads
+    `before` on both sides itself and `F.pad` adds the surplus after, only where the rule can
+    produce one (stride > 1 or an even kernel), which is known when the layer is built.
     """
 
     def __init__(
@@ -103,51 +110,44 @@ class Conv3d(nn.Conv3d):
         *,
         groups: int = 1,
         bias: bool = False,
-        padding: Triple | None = None,
-        causal: bool = False,
+        temporal_padding: int = 0,
+        spatial_padding: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, groups=groups, bias=bias)
-        self.explicit_padding = padding
-        self.causal = causal
+        self.temporal_padding = temporal_padding
+        self.spatial_padding = spatial_padding
+        self.pads_surplus = spatial_padding is None and any(
+            s > 1 or k % 2 == 0 for k, s in zip(self.kernel_size[1:], self.stride[1:]))
 
-    def _axis_padding(self, axis: int, size: int, buffered: bool) -> tuple[int, int]:
-        kernel, stride = self.kernel_size[axis], self.stride[axis]
-        if axis == 0 and buffered:
-            return 0, 0  # the previous frames were concatenated in front by the stream buffer
-        if axis == 0 and self.causal:
-            return kernel - 1, 0
-        if self.explicit_padding is not None:
-            pad = self.explicit_padding[axis]
-            return pad, pad
-        return same_padding(size, kernel, stride)
+    def spatial_pads(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(before, after) padding of the H and W axes for an input of height x width."""
+        if self.spatial_padding is not None:
+            ph, pw = self.spatial_padding
+            return (ph, ph), (pw, pw)
+        return (same_padding(height, self.kernel_size[1], self.stride[1]),
+                same_padding(width, self.kernel_size[2], self.stride[2]))
 
-    def forward(self, x: Tensor, buffered: bool = False) -> Tensor:  # type: ignore[override]
-        """x: (B, C_in, T, H, W) -> (B, C_out, T', H', W')."""
-        pads = [self._axis_padding(axis, x.shape[2 + axis], buffered) for axis in range(3)]
-        if x.shape[2] == 1 and self.kernel_size[0] == 1 and pads[0] == (0, 0) and pads[1][0] == pads[1][1] \
-                and pads[2][0] == pads[2][1]:
-            # One frame (the streaming case): a 2D conv on a free view, much faster on CPU.
-            return F.conv2d(x.squeeze(2), self.weight.squeeze(2), self.bias, self.stride[1:],
-                            (pads[1][0], pads[2][0]), 1, self.groups).unsqueeze(2)
-        if all(before == after for before, after in pads):
-            # Symmetric: let the conv pad, which avoids a copy of the input.
-            return F.conv3d(x, self.weight, self.bias, self.stride, tuple(p[0] for p in pads), 1, self.groups)
-        (t0, t1), (h0, h1), (w0, w1) = pads
-        x = F.pad(x, (w0, w1, h0, h1, t0, t1))
-        return F.conv3d(x, self.weight, self.bias, self.stride, 0, 1, self.groups)
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        """x: (B, C_in, T, H, W) -> (B, C_out, T + 2 p_t - kt + 1, H', W')."""
+        (h0, h1), (w0, w1) = self.spatial_pads(x.shape[3], x.shape[4])
+        if self.pads_surplus:
+            x = F.pad(x, (0, w1 - w0, 0, h1 - h0))
+        return F.conv3d(x, self.weight, self.bias, self.stride, (self.temporal_padding, h0, w0), 1, self.groups)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        pad = self.explicit_padding
+        pad = self.spatial_padding
         return (
-            conv_output_size(height, self.kernel_size[1], self.stride[1], None if pad is None else pad[1]),
-            conv_output_size(width, self.kernel_size[2], self.stride[2], None if pad is None else pad[2]),
+            conv_output_size(height, self.kernel_size[1], self.stride[1], None if pad is None else pad[0]),
+            conv_output_size(width, self.kernel_size[2], self.stride[2], None if pad is None else pad[1]),
         )
 
 
 class SpatialAvgPool(nn.Module):
     """Average pool 1 x k x k / stride 1 x s x s that excludes padded cells from the divisor.
 
-    TF SAME padding (default) or explicit symmetric padding (PaddleVideo `exclusive=True`).
+    TF SAME padding (default) or explicit symmetric padding (PaddleVideo `exclusive=True`). One
+    formula for both: the mean over zero-padded windows divided by the valid fraction of each
+    window (which also works where a map is smaller than the window).
     """
 
     def __init__(self, kernel: int = 3, stride: int = 2, padding: Triple | None = None) -> None:
@@ -164,10 +164,6 @@ class SpatialAvgPool(nn.Module):
         """x: (B, C, T, H, W) -> (B, C, T, H', W')."""
         (h0, h1), (w0, w1) = self._padding(x.shape[3], 1), self._padding(x.shape[4], 2)
         kernel, stride = (1, self.kernel, self.kernel), (1, self.stride, self.stride)
-        if h0 == h1 and w0 == w1 and min(x.shape[3], x.shape[4]) >= self.kernel:
-            return F.avg_pool3d(x, kernel, stride, (0, h0, w0), count_include_pad=False)
-        # Asymmetric (or a map smaller than the window, which avg_pool3d refuses even when padded):
-        # average over zero-padded windows, then rescale by the valid fraction.
         padded = F.avg_pool3d(F.pad(x, (w0, w1, h0, h1)), kernel, stride)
         ones = x.new_ones((1, 1, 1, x.shape[3], x.shape[4]))
         valid = F.avg_pool3d(F.pad(ones, (w0, w1, h0, h1)), kernel, stride)
@@ -185,16 +181,77 @@ class SpatialAvgPool(nn.Module):
 # Conv blocks
 
 
-class ConvBlock(nn.Module):
-    """Conv -> BN -> activation, optionally factorised (2+1)D and causal with a stream buffer.
+class ConvBNActivation(nn.Module):
+    """What every conv block holds: conv -> BN (-> temporal conv -> BN) -> activation.
 
-    Mirrors TF `StreamConvBlock`. With `factorize=True` and kt > 1 it is TF's '2plus1d' /
-    '3d_2plus1d': a spatial conv (1, kh, kw) -> `bn` -> act, then a temporal conv (kt, 1, 1) ->
-    `bn_t` -> act, the stream buffer sitting between the two (so strided layers buffer at output
-    resolution). Otherwise a single 3D conv with the buffer in front of it.
+    With `factorize=True` and kt > 1 it is TF's '2plus1d' / '3d_2plus1d': a spatial conv
+    (1, kh, kw) -> `bn` -> act, then a temporal depthwise-or-full conv (kt, 1, 1) -> `bn_t` -> act.
+    Otherwise one (kt, kh, kw) conv -> `bn` -> act. `temporal_padding` is the block's rule: the
+    zero frames its temporal conv pads on both sides (0 for a causal block, which prepends frames
+    itself). The subclasses say how time is padded and whether a state comes back.
+    """
 
-    State (causal and kt > 1 only): `{prefix}.buffer` (B, C, kt-1, H, W), the last kt-1 frames
-    seen by the temporal conv.
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Triple,
+        stride: Triple,
+        *,
+        depthwise: bool,
+        factorize: bool,
+        activation: str | None,
+        temporal_padding: int,
+        spatial_padding: tuple[int, int] | None,
+        bn_eps: float,
+        bn_momentum: float,
+    ) -> None:
+        super().__init__()
+        kt, kh, kw = kernel_size
+        if stride[0] != 1:
+            raise ValueError(f"temporal stride must be 1 (every MoViNet layer keeps the frame rate), got {stride}")
+        groups = in_channels if depthwise else 1
+        self.factorized = factorize and kt > 1
+        if self.factorized:
+            self.conv = Conv3d(in_channels, out_channels, (1, kh, kw), (1, stride[1], stride[2]),
+                               groups=groups, spatial_padding=spatial_padding)
+            self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
+            self.conv_t = Conv3d(out_channels, out_channels, (kt, 1, 1), groups=out_channels if depthwise else 1,
+                                 temporal_padding=temporal_padding, spatial_padding=(0, 0))
+            self.bn_t = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        else:
+            self.conv = Conv3d(in_channels, out_channels, kernel_size, stride, groups=groups,
+                               temporal_padding=temporal_padding, spatial_padding=spatial_padding)
+            self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.act = make_activation(activation)
+
+    @property
+    def temporal_kernel(self) -> int:
+        return (self.conv_t if self.factorized else self.conv).kernel_size[0]
+
+    def spatial(self, x: Tensor) -> Tensor:
+        """The part before the temporal padding: the spatial conv of a factorised block, else nothing."""
+        return self.act(self.bn(self.conv(x))) if self.factorized else x
+
+    def temporal(self, x: Tensor) -> Tensor:
+        """The conv that sees time (the temporal conv, or the single 3D conv) -> BN -> act."""
+        if self.factorized:
+            return self.act(self.bn_t(self.conv_t(x)))
+        return self.act(self.bn(self.conv(x)))
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.conv.output_size(height, width)
+
+
+def _spatial_padding(padding: Triple | None) -> tuple[int, int] | None:
+    return None if padding is None else (padding[1], padding[2])
+
+
+class ConvBlock(ConvBNActivation):
+    """Stateless conv -> BN -> activation (non-causal, or kt = 1): returns a tensor.
+
+    Time is padded symmetrically: PaddleVideo's explicit `padding[0]`, else TF SAME, which at
+    temporal stride 1 and odd kt is (kt - 1) / 2 frames on each side.
     """
 
     def __init__(
@@ -206,70 +263,106 @@ class ConvBlock(nn.Module):
         *,
         depthwise: bool = False,
         factorize: bool = False,
-        causal: bool = False,
         activation: str | None = None,
         padding: Triple | None = None,
         bn_eps: float = 1e-3,
         bn_momentum: float = 0.01,
     ) -> None:
-        super().__init__()
-        kt, kh, kw = kernel_size
-        groups = in_channels if depthwise else 1
-        self.factorized = factorize and kt > 1
-        self.buffer_frames = kt - 1 if causal and kt > 1 else 0
+        kt = kernel_size[0]
+        if padding is None and kt % 2 == 0:
+            raise ValueError(f"TF SAME in time needs an odd temporal kernel, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, depthwise=depthwise, factorize=factorize,
+                         activation=activation, temporal_padding=(kt - 1) // 2 if padding is None else padding[0],
+                         spatial_padding=_spatial_padding(padding), bn_eps=bn_eps, bn_momentum=bn_momentum)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C_in, T, H, W) -> (B, C_out, T, H', W')."""
+        return self.temporal(self.spatial(x))
+
+
+class CausalConvBlock(ConvBNActivation):
+    """Causal conv block with a stream buffer (kt > 1): returns `(tensor, new state entries)`.
+
+    Mirrors TF `StreamConvBlock`. The temporal conv sees kt - 1 frames before each output frame:
+    zeros in whole-clip mode (`state is None`), else the buffered frames of the previous steps
+    (zeros when the entry is missing). In a factorised block the buffer sits between the spatial
+    and the temporal conv (so strided layers buffer at output resolution).
+
+    State: `{prefix}.buffer` (B, C, kt-1, H, W), the last kt-1 frames seen by the temporal conv.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Triple,
+        stride: Triple = (1, 1, 1),
+        *,
+        depthwise: bool = False,
+        factorize: bool = False,
+        activation: str | None = None,
+        padding: Triple | None = None,
+        bn_eps: float = 1e-3,
+        bn_momentum: float = 0.01,
+    ) -> None:
+        if kernel_size[0] < 2:
+            raise ValueError(f"a causal block needs a temporal kernel > 1 (use ConvBlock), got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, depthwise=depthwise, factorize=factorize,
+                         activation=activation, temporal_padding=0, spatial_padding=_spatial_padding(padding),
+                         bn_eps=bn_eps, bn_momentum=bn_momentum)
+        self.buffer_frames = kernel_size[0] - 1
         self.state_prefix = ""
-        if self.factorized:
-            spatial_pad = None if padding is None else (0, padding[1], padding[2])
-            temporal_pad = None if padding is None else (padding[0], 0, 0)
-            self.conv = Conv3d(in_channels, out_channels, (1, kh, kw), (1, stride[1], stride[2]),
-                               groups=groups, padding=spatial_pad)
-            self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
-            self.conv_t = Conv3d(out_channels, out_channels, (kt, 1, 1), (stride[0], 1, 1),
-                                 groups=out_channels if depthwise else 1, padding=temporal_pad, causal=causal)
-            self.bn_t = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
-        else:
-            self.conv = Conv3d(in_channels, out_channels, kernel_size, stride,
-                               groups=groups, padding=padding, causal=causal)
-            self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=bn_momentum)
-        self.act = make_activation(activation)
 
     @property
     def buffer_key(self) -> str:
         return f"{self.state_prefix}.buffer"
 
-    def _buffered(self, x: Tensor, state: State | None) -> tuple[Tensor, bool, State]:
-        """Prepend the cached frames (stream mode) and return the frames to cache next."""
-        if state is None or self.buffer_frames == 0:
-            return x, False, {}
-        buffer = state.get(self.buffer_key)
+    def _with_history(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """Prepend the kt-1 previous frames; returns (B, C, kt-1+t, H, W) and the frames to cache next."""
+        buffer = None if state is None else state.get(self.buffer_key)
         if buffer is None:
-            buffer = x.new_zeros((x.shape[0], x.shape[1], self.buffer_frames, x.shape[3], x.shape[4]))
-        full = torch.cat([buffer, x], dim=2)  # (B, C, kt-1+t, H, W)
+            full = F.pad(x, (0, 0, 0, 0, self.buffer_frames, 0))
+        else:
+            full = torch.cat([buffer, x], dim=2)
+        if state is None:
+            return full, {}
         # Slicing the concatenation (not x) keeps old frames when the chunk is shorter than kt-1.
-        return full, True, {self.buffer_key: full[:, :, -self.buffer_frames:]}
+        return full, {self.buffer_key: full[:, :, -self.buffer_frames:]}
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C_in, T, H, W) -> ((B, C_out, T, H', W'), new state entries)."""
-        if self.factorized:
-            x = self.act(self.bn(self.conv(x)))
-            x, buffered, new_state = self._buffered(x, state)
-            return self.act(self.bn_t(self.conv_t(x, buffered))), new_state
-        x, buffered, new_state = self._buffered(x, state)
-        return self.act(self.bn(self.conv(x, buffered))), new_state
-
-    def output_size(self, height: int, width: int) -> tuple[int, int]:
-        return self.conv.output_size(height, width)
+        full, new_state = self._with_history(self.spatial(x), state)
+        return self.temporal(full), new_state
 
     def state_shapes(self, batch: int, height: int, width: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         """Shapes of this block's state for an input of spatial size (height, width)."""
-        if self.buffer_frames == 0:
-            return {}
         if self.factorized:
             channels = self.conv_t.in_channels
             height, width = self.conv.output_size(height, width)
         else:
             channels = self.conv.in_channels
         return {self.buffer_key: ((batch, channels, self.buffer_frames, height, width), torch.float32)}
+
+
+def make_conv_block(in_channels: int, out_channels: int, kernel_size: Triple = (1, 1, 1),
+                    stride: Triple = (1, 1, 1), *, causal: bool = False, **kwargs) -> ConvBNActivation:
+    """The conv block for a rule: `CausalConvBlock` when causal with kt > 1, else `ConvBlock`."""
+    if causal and kernel_size[0] > 1:
+        return CausalConvBlock(in_channels, out_channels, kernel_size, stride, **kwargs)
+    return ConvBlock(in_channels, out_channels, kernel_size, stride, **kwargs)
+
+
+def apply_conv_block(block: nn.Module, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+    """Run a block made by `make_conv_block` on a stateful path: a stateless block adds no state."""
+    if isinstance(block, CausalConvBlock):
+        return block(x, state)
+    return block(x), {}
+
+
+def conv_block_state_shapes(block: nn.Module, batch: int, height: int,
+                            width: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Stream state shapes of a block made by `make_conv_block` (none for a stateless one)."""
+    return block.state_shapes(batch, height, width) if isinstance(block, CausalConvBlock) else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,7 +547,7 @@ class Skip(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.pool is not None:
             x = self.pool(x)
-        return self.project(x)[0]
+        return self.project(x)
 
 
 class BottleneckLayer(nn.Module):
@@ -487,9 +580,9 @@ class BottleneckLayer(nn.Module):
         super().__init__()
         bn = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
         self.expansion = ConvBlock(in_channels, expand_channels, activation=activation, **bn)
-        self.feature = ConvBlock(expand_channels, expand_channels, kernel_size, stride, depthwise=True,
-                                 factorize=factorize, causal=causal, activation=activation,
-                                 padding=padding, **bn)
+        self.feature = make_conv_block(expand_channels, expand_channels, kernel_size, stride, causal=causal,
+                                       depthwise=True, factorize=factorize, activation=activation,
+                                       padding=padding, **bn)
         self.se = None
         if se_type != "none":
             self.se = SqueezeExcite(expand_channels, se_hidden_channels, se_type=se_type, causal=causal,
@@ -505,12 +598,12 @@ class BottleneckLayer(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C_in, T, H, W) -> ((B, C_out, T, H', W'), new state entries)."""
-        y = self.expansion(x)[0]
-        y, new_state = self.feature(y, state)
+        y = self.expansion(x)
+        y, new_state = apply_conv_block(self.feature, y, state)
         if self.se is not None:
             y, se_state = self.se(y, state)
             new_state = {**new_state, **se_state}
-        y = self.projection(y)[0]
+        y = self.projection(y)
         y = self.drop_path(self.rezero * y)
         shortcut = x if self.skip is None else self.skip(x)
         return shortcut + y, new_state
@@ -519,7 +612,7 @@ class BottleneckLayer(nn.Module):
         return self.feature.output_size(height, width)
 
     def state_shapes(self, batch: int, height: int, width: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-        shapes = self.feature.state_shapes(batch, height, width)
+        shapes = conv_block_state_shapes(self.feature, batch, height, width)
         if self.se is not None:
             shapes.update(self.se.state_shapes(batch))
         return shapes

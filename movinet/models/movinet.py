@@ -23,8 +23,11 @@ from movinet.models.layers import (
     ConvBlock,
     State,
     TemporalAveragePool,
+    apply_conv_block,
+    conv_block_state_shapes,
     init_weights,
     make_activation,
+    make_conv_block,
     make_divisible,
 )
 from movinet.models.specs import ArchSpec, Triple
@@ -42,7 +45,7 @@ class Head(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C, T, H, W) -> ((B, C_proj, 1, 1, 1), new state entries)."""
-        x = self.project(x)[0]
+        x = self.project(x)
         return self.pool(x.mean(dim=(3, 4), keepdim=True), state)
 
 
@@ -113,8 +116,8 @@ class MoViNet(nn.Module):
         factorize = conv_type == "2plus1d"
         stem_padding, layer_paddings = paddings if paddings is not None else (None, None)
 
-        self.stem = ConvBlock(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, factorize=factorize,
-                              causal=causal, activation=activation, padding=stem_padding, **bn)
+        self.stem = make_conv_block(3, spec.stem_channels, spec.stem_kernel, spec.stem_stride, causal=causal,
+                                    factorize=factorize, activation=activation, padding=stem_padding, **bn)
         se_multiplier = 2 if se_type == "2plus3d" else 1
         stages, in_channels, index = [], spec.stem_channels, 0
         for stage in spec.stages:
@@ -184,7 +187,7 @@ class MoViNet(nn.Module):
 
     def forward_features(self, video: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """video (B, 3, T, H, W) -> (pooled features (B, C_proj, 1, 1, 1), new state entries)."""
-        x, new_state = self.stem(video, state)
+        x, new_state = apply_conv_block(self.stem, video, state)
         for layer in self._layers():
             x, layer_state = layer(x, state)
             new_state.update(layer_state)
@@ -223,7 +226,7 @@ class MoViNet(nn.Module):
         """Name -> (shape, dtype) of every stream state tensor for frames of height x width."""
         if not self.causal:
             raise ValueError("only causal models have a stream state")
-        shapes = dict(self.stem.state_shapes(batch_size, height, width))
+        shapes = conv_block_state_shapes(self.stem, batch_size, height, width)
         height, width = self.stem.output_size(height, width)
         for layer in self._layers():
             shapes.update(layer.state_shapes(batch_size, height, width))

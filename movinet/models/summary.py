@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from movinet.models.layers import ConvBlock
+from movinet.models.layers import ConvBNActivation
 from movinet.models.movinet import MoViNet
 from movinet.models.registry import build_model, get_model_info, list_models
 
@@ -30,7 +30,7 @@ def conv_macs(conv: nn.Conv3d, frames: int, height: int, width: int) -> int:
     return frames * height * width * conv.out_channels * (conv.in_channels // conv.groups) * kt * kh * kw
 
 
-def _block_macs(block: ConvBlock, frames: int, height: int, width: int) -> tuple[int, tuple[int, int]]:
+def _block_macs(block: ConvBNActivation, frames: int, height: int, width: int) -> tuple[int, tuple[int, int]]:
     """MACs of a conv block applied at (height, width), and its output size."""
     out_h, out_w = block.output_size(height, width)
     macs = conv_macs(block.conv, frames, out_h, out_w)
