@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -101,7 +100,8 @@ class _Server:
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok" if self.scheduler.running else "stopping", "model": self.model.name,
                              "streams": len(self.streams), "max_streams": self.settings.max_streams,
-                             "uptime_s": round(time.time() - self.started, 1), "scheduler": self.scheduler.stats.to_dict(),
+                             "uptime_s": round(time.time() - self.started, 1),
+                             "scheduler": self.scheduler.stats.to_dict(),
                              "frames_dropped": self.frames_dropped + sum(s.dropped for s in self.streams)})
 
     async def model_info(self, request: Request) -> Response:

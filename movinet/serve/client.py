@@ -45,7 +45,8 @@ class ServeClientError(OSError):
 
 def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
           timeout: float = 60.0) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+    method = "POST" if data is not None else "GET"
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())

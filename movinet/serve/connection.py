@@ -184,7 +184,12 @@ class StreamConnection:
 
     def _prepare(self, data: bytes) -> np.ndarray:
         """Decode and preprocess one frame (in a worker thread). -> (3, 1, h, w) float32."""
-        return self.model.prepare_frame(decode_frame(data, self.frame_limits))
+        frame = decode_frame(data, self.frame_limits)
+        try:
+            return self.model.prepare_frame(frame)
+        except (ValueError, RuntimeError) as error:  # an image the pipeline cannot take stays one bad frame
+            height, width = frame.shape[:2]
+            raise FrameError("bad_frame", f"cannot preprocess a {width}x{height} frame: {error}") from None
 
     async def _on_text(self, text: str) -> None:
         try:

@@ -83,7 +83,8 @@ def test_predict_bad_uploads(server, tmp_path):
     assert status == 400 and "empty upload" in json.loads(raw)["error"]
     status, raw = request(server.url, "POST", "/predict?top_k=0", b"x")
     assert status == 400 and "top_k" in json.loads(raw)["error"]
-    status, raw = request(server.url, "POST", "/predict", b"--x\r\n\r\n", {"Content-Type": "multipart/form-data; boundary=x"})
+    status, raw = request(server.url, "POST", "/predict", b"--x\r\n\r\n",
+                          {"Content-Type": "multipart/form-data; boundary=x"})
     assert status == 400
     assert health(server.url)["status"] == "ok"
 
