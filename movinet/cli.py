@@ -169,6 +169,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from movinet.serve.app import ServeSettings
+    from movinet.serve.server import serve
+
+    model_file = args.model_file or args.weights
+    if model_file is None:
+        raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
+                         "of a stream model")
+    settings = ServeSettings(max_streams=args.max_streams, max_batch=args.max_batch,
+                             batch_window_ms=args.batch_window_ms, top_k=args.top_k,
+                             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
+          num_threads=args.threads, fps=args.fps, log_level=args.log_level)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------
 # parser
 
@@ -261,6 +277,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json_out", default=None, help="write JSON lines per step to this file ('-' for stdout)")
     p.add_argument("--annotate", default=None, metavar="OUT.mp4", help="write the video with the top-k drawn on it")
     p.add_argument("--print_every", type=int, default=1, help="print every N steps (0: only the summary)")
+    p = _add(sub, "serve", cmd_serve, "serve a stream model: live page, HTTP API and WebSocket streams, "
+             "many streams batched on one model")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx + .json sidecar)")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--use_gpu", action="store_true", help="run the model on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model (default: the runtime's)")
+    p.add_argument("--fps", type=float, default=None, help="stream rate (default: the model's training rate)")
+    p.add_argument("--top_k", type=int, default=5, help="classes per streamed result (default 5)")
+    p.add_argument("--max_streams", type=int, default=32, help="concurrent streams (default 32)")
+    p.add_argument("--max_batch", type=int, default=16, help="most streams per model call (1: no batching)")
+    p.add_argument("--batch_window_ms", type=float, default=4.0,
+                   help="how long a frame waits for other streams' frames to join its batch (default 4)")
+    p.add_argument("--max_upload_mb", type=float, default=100.0, help="largest POST /predict upload (default 100)")
+    p.add_argument("--log_level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level (default warning)")
     return parser
 
 
