@@ -195,6 +195,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from movinet.serve.app import ServeSettings
+    from movinet.serve.server import serve
+
+    model_file = args.model_file or args.weights
+    if model_file is None:
+        raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
+                         "of a stream model")
+    settings = ServeSettings(max_streams=args.max_streams, max_batch=args.max_batch,
+                             batch_window_ms=args.batch_window_ms, top_k=args.top_k,
+                             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
+          num_threads=args.threads, fps=args.fps, log_level=args.log_level)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------
 # parser
 
@@ -287,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "test", cmd_test, "evaluate weights: top-1/top-5, per-class accuracy, confusion matrix")
     p.add_argument("-c", "--config", required=True, help="YAML config (its data section says what to test)")
-    p.add_argument("-w", "--weights", default=None, help=".safetensors, training checkpoint (.pt) or release name")
+    p.add_argument("-w", "--weights", default=None, help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams, or a "
+                   "release name (kinetics600, kinetics400) of the config's model")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
     p = _add(sub, "demo", cmd_demo, "offline end-to-end demo: synthetic motion videos -> train -> test -> "
@@ -312,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
     p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
     p.add_argument("-p", "--params", "--pretrained_params", required=True,
-                   help="weights: .safetensors (or a training checkpoint .pt)")
+                   help="weights: .safetensors, a training checkpoint (.pt) or a PaddleVideo .pdparams")
     p.add_argument("-o", "--output", "--output_path", required=True, help="output directory")
     p.add_argument("--dynamic_spatial", action=BoolFlag, help="base models: allow other frame sizes")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -323,9 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
     p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export` (a Paddle .pdmodel "
                    "name in a directory holding one movinet export stands for that export)")
-    p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors) instead of an ONNX "
-                   "model; next to --model_file X.onnx a Paddle .pdiparams name is ignored (the ONNX file holds "
-                   "its weights)")
+    p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors, training .pt or "
+                   ".pdparams) instead of an ONNX model; next to --model_file X.onnx a Paddle .pdiparams name is "
+                   "ignored (the ONNX file holds its weights)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
     p.add_argument("--use_tensorrt", action=BoolFlag, help="ONNX Runtime TensorRT execution provider")
     p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for ONNX Runtime")
@@ -336,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
     p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
     p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx)")
-    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors or training .pt) to run with PyTorch")
     p.add_argument("--config", "-c", help="the training config (optional)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
     p.add_argument("--top_k", type=int, default=5, help="report the k best classes (default 5)")
@@ -347,6 +364,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json_out", default=None, help="write JSON lines per step to this file ('-' for stdout)")
     p.add_argument("--annotate", default=None, metavar="OUT.mp4", help="write the video with the top-k drawn on it")
     p.add_argument("--print_every", type=int, default=1, help="print every N steps (0: only the summary)")
+
+    p = _add(sub, "serve", cmd_serve, "serve a stream model: live page, HTTP API and WebSocket streams, "
+             "many streams batched on one model")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx + .json sidecar)")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--use_gpu", action=BoolFlag, help="run the model on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model (default: the runtime's)")
+    p.add_argument("--fps", type=float, default=None, help="stream rate (default: the model's training rate)")
+    p.add_argument("--top_k", type=int, default=5, help="classes per streamed result (default 5)")
+    p.add_argument("--max_streams", type=int, default=32, help="concurrent streams (default 32)")
+    p.add_argument("--max_batch", type=int, default=16, help="most streams per model call (1: no batching)")
+    p.add_argument("--batch_window_ms", type=float, default=4.0,
+                   help="how long a frame waits for other streams' frames to join its batch (default 4)")
+    p.add_argument("--max_upload_mb", type=float, default=100.0, help="largest POST /predict upload (default 100)")
+    p.add_argument("--log_level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level (default warning)")
     return parser
 
 
