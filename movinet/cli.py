@@ -9,7 +9,8 @@
     movinet stream  --input 0 --model_file inference/movinet_a0_stream.onnx   # camera 0
 
 Heavy imports happen inside handlers so `movinet --help` stays fast. Every handler returns an exit
-code; user errors (ValueError, FileNotFoundError) print one line, never a stack trace.
+code; user errors (ValueError, and OSError on paths: missing, unwritable, a file where a directory should
+be) print one line and exit with 2, never a stack trace.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         frames, height, width = row["input_size"]
         print(f"{row['name']:<20} {f'{frames} x {height} x {width}':<18} {row['num_classes']:>7} "
               f"{row['params']:>12,} {row['gmacs']:>8.2f}")
+    return 0
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    from movinet.configs import config_summary, list_configs, packaged_config
+
+    if args.name:
+        sys.stdout.write(packaged_config(args.name).read_text(encoding="utf-8"))
+        return 0
+    names = list_configs()
+    width = max(len(name) for name in names)
+    for name in names:
+        print(f"{name:<{width}}  {config_summary(name)}")
+    print(f"\nuse one with -c NAME (a file of that name in the working directory wins); "
+          "`movinet configs NAME > my.yaml` copies it to edit")
     return 0
 
 
@@ -98,8 +114,17 @@ def _config_preprocessing(cfg):
 def cmd_train(args: argparse.Namespace) -> int:
     from movinet.engine.train import fit
 
-    overrides = list(args.override) + (["train.sync_bn=true"] if args.sync_bn else [])
-    result = fit(_load_config(args.config, overrides), validate=args.validate, resume=args.resume)
+    if args.test:  # PaddleVideo's `main.py --test -c CONFIG -w WEIGHTS`
+        return cmd_test(args)
+    if args.weights and args.resume:
+        raise ValueError("-w (weights to fine-tune from) and --resume (a run to continue) exclude each other; "
+                         "give one of them")
+    overrides = (list(args.override) + (["train.sync_bn=true"] if args.sync_bn else [])
+                 + (["train.amp=fp16"] if args.amp else []))
+    cfg = _load_config(args.config, overrides)
+    if args.weights:
+        cfg.model.weights = args.weights
+    result = fit(cfg, validate=args.validate, resume=args.resume, overwrite=args.overwrite)
     if result.get("best_weights"):
         print(f"best top-1 {result['best_top1']:.4f} (epoch {result['best_epoch']}): {result['best_weights']}")
     print(f"final weights: {result['final_weights']}")
@@ -118,7 +143,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from movinet.engine.demo import run_demo
 
-    result = run_demo(args.work_dir, seed=args.seed, max_minutes=args.max_minutes)
+    result = run_demo(args.work_dir, seed=args.seed, max_minutes=args.max_minutes, data_only=args.data_only)
+    if args.data_only:
+        print(f"demo data in {result['data_root']} and {result['test_dir']}")
+        return 0
     print(f"demo test top-1: {result['test_top1']:.4f} ({result['total_seconds'] / 60:.1f} min); "
           f"everything is in {result['work_dir']}")
     return 0
@@ -138,12 +166,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from movinet.inference.predict import load_predictor, predict_files, print_results
+    from movinet.inference.predict import load_predictor, predict_files, print_results, resolve_model_files
 
     cfg = _load_config(args.config)
-    model_file = args.model_file or args.weights
-    if model_file is None:
-        raise ValueError("give --model_file OUT_DIR/<model>.onnx (from `movinet export`) or -w WEIGHTS.safetensors")
+    model_file = resolve_model_files(args.model_file, args.weights, model_name=cfg.model.name if cfg else None)
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
                                num_threads=args.cpu_threads, model_name=cfg.model.name if cfg else None,
                                preprocessing=_config_preprocessing(cfg))
@@ -169,8 +195,68 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from movinet.serve.app import ServeSettings
+    from movinet.serve.server import serve
+
+    model_file = args.model_file or args.weights
+    if model_file is None:
+        raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
+                         "of a stream model")
+    settings = ServeSettings(max_streams=args.max_streams, max_batch=args.max_batch,
+                             batch_window_ms=args.batch_window_ms, top_k=args.top_k,
+                             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
+          num_threads=args.threads, fps=args.fps, log_level=args.log_level)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------
 # parser
+
+_TRUE_WORDS = ("true", "t", "1", "yes", "y", "on")
+_FALSE_WORDS = ("false", "f", "0", "no", "n", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean option value as the seed's `str2bool` reads it ("True", "false", "1", ...)."""
+    word = text.strip().lower()
+    if word in _TRUE_WORDS or word in _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+class BoolFlag(argparse.Action):
+    """A boolean option written `--flag`, `--flag=True|False` or `--flag True|False` (the seed's
+    tools take `--use_gpu=True`; a plain switch refuses that as an "ignored explicit argument")."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, default: bool = False,
+                 help: str | None = None) -> None:  # noqa: A002 - argparse's keyword
+        super().__init__(option_strings, dest, nargs="?", const=True, default=default, type=parse_bool,
+                         metavar="True|False", help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Takes every long option in both spellings: the seed's `--top_k` and the dashed `--top-k`."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None):
+        tokens = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args([self._canonical(token) for token in tokens], namespace)
+
+    def _canonical(self, token: str) -> str:
+        if not token.startswith("--") or token == "--":
+            return token
+        name, sep, value = token.partition("=")
+        if name in self._option_string_actions:
+            return token
+        for twin in ("--" + name[2:].replace("-", "_"), "--" + name[2:].replace("_", "-")):
+            if twin in self._option_string_actions:
+                return twin + sep + value
+        return token
 
 
 def _add(sub: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int],
@@ -181,13 +267,17 @@ def _add(sub: argparse._SubParsersAction, name: str, handler: Callable[[argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="movinet", description="MoViNet video classification: models, "
-                                     "weight conversion, training, export and (online) inference.")
+    parser = _Parser(prog="movinet", description="MoViNet video classification: models, weight conversion, "
+                     "training, export and (online) inference. Options are spelled as in PaddleVideo's tools "
+                     "(--top_k; --top-k works too); boolean options take --flag or --flag=True/False.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _add(sub, "list", cmd_list, "list the models with input size, parameters and GMACs")
     p.add_argument("--pattern", default="*", help="glob over model names, e.g. '*stream'")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action=BoolFlag, help="machine-readable output")
+
+    p = _add(sub, "configs", cmd_configs, "list the packaged YAML configs, or print one (to copy and edit)")
+    p.add_argument("name", nargs="?", default=None, help="a config to print, e.g. movinet_k400_frame.yaml")
 
     p = _add(sub, "convert", cmd_convert, "convert official TF or PaddleVideo weights to movinet .safetensors")
     p.add_argument("source", choices=["tf", "paddle"], help="tf: TF Model Garden checkpoint (dir, prefix, "
@@ -198,22 +288,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "train", cmd_train, "train from a YAML config (one process, or many under torchrun)")
     p.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/movinet_k400_frame.yaml")
-    p.add_argument("--validate", action="store_true", help="evaluate every epoch and keep the best top-1 model")
+    p.add_argument("--validate", action=BoolFlag, help="evaluate every epoch and keep the best top-1 model")
     p.add_argument("--resume", default=None, help="training checkpoint to continue exactly, e.g. OUTPUT_DIR/last.pt")
-    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (CUDA DDP only)")
+    p.add_argument("--sync_bn", action=BoolFlag, help="SyncBatchNorm across GPUs (CUDA DDP only)")
+    p.add_argument("--overwrite", action=BoolFlag, help="replace the run already in train.output_dir (a fresh run "
+                   "refuses a directory holding another run's checkpoints or weights)")
+    p.add_argument("-w", "--weights", default=None, help="weights to fine-tune from (sets model.weights); with "
+                   "--test, the weights to evaluate (PaddleVideo main.py's -w)")
+    p.add_argument("--test", action=BoolFlag, help="evaluate -w WEIGHTS instead of training, as `movinet test` "
+                   "(PaddleVideo main.py's --test)")
+    p.add_argument("--amp", action=BoolFlag, help="float16 mixed precision on CUDA (sets train.amp=fp16)")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. -o train.epochs=5 (repeatable)")
 
     p = _add(sub, "test", cmd_test, "evaluate weights: top-1/top-5, per-class accuracy, confusion matrix")
     p.add_argument("-c", "--config", required=True, help="YAML config (its data section says what to test)")
-    p.add_argument("-w", "--weights", default=None, help=".safetensors, training checkpoint (.pt) or release name")
+    p.add_argument("-w", "--weights", default=None, help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams, or a "
+                   "release name (kinetics600, kinetics400) of the config's model")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
     p = _add(sub, "demo", cmd_demo, "offline end-to-end demo: synthetic motion videos -> train -> test -> "
              "export -> predict -> stream, on CPU in a few minutes")
     p.add_argument("--work_dir", default=None, help="where to put everything (default: a new temp dir)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default 0)")
     p.add_argument("--max_minutes", type=float, default=10.0, help="time budget; training stops early to keep it")
+    p.add_argument("--data_only", action=BoolFlag, help="check the installation and generate the data, then stop")
 
     p = _add(sub, "prepare", cmd_prepare, "prepare a dataset: extract frames (PaddleVideo frame layout) "
              "or write a video list for a folder-per-class tree")
@@ -229,39 +328,78 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
     p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
-    p.add_argument("-p", "--params", required=True, help="weights: .safetensors (or a training checkpoint .pt)")
-    p.add_argument("-o", "--output", required=True, help="output directory")
-    p.add_argument("--dynamic_spatial", action="store_true", help="base models: allow other frame sizes")
+    p.add_argument("-p", "--params", "--pretrained_params", required=True,
+                   help="weights: .safetensors, a training checkpoint (.pt) or a PaddleVideo .pdparams")
+    p.add_argument("-o", "--output", "--output_path", required=True, help="output directory")
+    p.add_argument("--dynamic_spatial", action=BoolFlag, help="base models: allow other frame sizes")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--override", "-O", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
     p = _add(sub, "predict", cmd_predict, "classify video files with an exported ONNX model or PyTorch weights")
     p.add_argument("--input_file", "-i", required=True, help="a video, a directory of videos, or a .txt list")
     p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
-    p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export`")
-    p.add_argument("-w", "--weights", help="PyTorch weights (.safetensors) instead of an ONNX model")
-    p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
-    p.add_argument("--use_tensorrt", action="store_true", help="ONNX Runtime TensorRT execution provider")
+    p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export` (a Paddle .pdmodel "
+                   "name in a directory holding one movinet export stands for that export)")
+    p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors, training .pt or "
+                   ".pdparams) instead of an ONNX model; next to --model_file X.onnx a Paddle .pdiparams name is "
+                   "ignored (the ONNX file holds its weights)")
+    p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
+    p.add_argument("--use_tensorrt", action=BoolFlag, help="ONNX Runtime TensorRT execution provider")
     p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for ONNX Runtime")
     p.add_argument("--top_k", type=int, default=1, help="print the k best classes (default 1)")
-    p.add_argument("--batch_size", type=int, default=1, help="videos per model call")
-    p.add_argument("--json", action="store_true", help="one JSON object per file instead of text")
+    p.add_argument("-b", "--batch_size", type=int, default=1, help="videos per model call")
+    p.add_argument("--json", action=BoolFlag, help="one JSON object per file instead of text")
 
     p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
     p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
     p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx)")
-    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors or training .pt) to run with PyTorch")
     p.add_argument("--config", "-c", help="the training config (optional)")
-    p.add_argument("--use_gpu", action="store_true", help="ONNX Runtime CUDA execution provider")
+    p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
     p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for the model (ONNX Runtime or PyTorch)")
-    p.add_argument("--top_k", type=int, default=5)
-    p.add_argument("--fps", type=float, default=None, help="resample to this rate (default: the model's, 5 fps)")
+    p.add_argument("--top_k", type=int, default=5, help="report the k best classes (default 5)")
+    p.add_argument("--fps", type=float, default=None, help="resample to this rate, > 0 (default: the rate the "
+                   "model was trained at, 5 fps for the official stream models)")
     p.add_argument("--chunk", type=int, default=1, help="frames per model step")
     p.add_argument("--max_frames", type=int, default=None, help="stop after this many model frames")
     p.add_argument("--json_out", default=None, help="write JSON lines per step to this file ('-' for stdout)")
     p.add_argument("--annotate", default=None, metavar="OUT.mp4", help="write the video with the top-k drawn on it")
     p.add_argument("--print_every", type=int, default=1, help="print every N steps (0: only the summary)")
+
+    p = _add(sub, "serve", cmd_serve, "serve a stream model: live page, HTTP API and WebSocket streams, "
+             "many streams batched on one model")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx + .json sidecar)")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--use_gpu", action=BoolFlag, help="run the model on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model (default: the runtime's)")
+    p.add_argument("--fps", type=float, default=None, help="stream rate (default: the model's training rate)")
+    p.add_argument("--top_k", type=int, default=5, help="classes per streamed result (default 5)")
+    p.add_argument("--max_streams", type=int, default=32, help="concurrent streams (default 32)")
+    p.add_argument("--max_batch", type=int, default=16, help="most streams per model call (1: no batching)")
+    p.add_argument("--batch_window_ms", type=float, default=4.0,
+                   help="how long a frame waits for other streams' frames to join its batch (default 4)")
+    p.add_argument("--max_upload_mb", type=float, default=100.0, help="largest POST /predict upload (default 100)")
+    p.add_argument("--log_level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level (default warning)")
     return parser
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for an OS error on a path: which path, what is wrong, what to do."""
+    if error.errno is None:
+        return str(error)  # raised by movinet with a message that already says what to do
+    path = error.filename if error.filename is not None else "?"
+    if isinstance(error, PermissionError):
+        return f"permission denied on {path}; choose an output location you can write, or change its permissions"
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return (f"a file stands where a directory is needed: {path}; remove or rename that file, or choose "
+                "another output path")
+    if isinstance(error, IsADirectoryError):
+        return f"{path} is a directory where a file is needed; give a file path"
+    reason = error.strerror or str(error)
+    return f"{reason}: {path}" if error.filename is not None else reason
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,8 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         print(f"movinet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # FileNotFoundError, PermissionError, a file where a directory should be, ...
+        print(f"movinet {args.command}: error: {os_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"movinet {args.command}: interrupted", file=sys.stderr)

@@ -118,16 +118,17 @@ def save_weights(model: MoViNet, path: str | os.PathLike, *, model_name: str, la
     Returns:
         The path written.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from movinet.files import atomic_write_bytes, atomic_write_text
 
     path = Path(path)
     meta = describe_model(model, model_name, labels=labels, preprocessing=preprocessing, source=source).to_dict()
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={FORMAT: json.dumps(meta)})
-    os.replace(tmp, path)
-    metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+    # Serialised in memory and written through `atomic_write`: safetensors' own file writer
+    # creates 0600 files, ours get the permissions of every other output.
+    atomic_write_bytes(path, save(tensors, metadata={FORMAT: json.dumps(meta)}))
+    atomic_write_text(metadata_path(path), json.dumps(meta, indent=2) + "\n")
     return path
 
 

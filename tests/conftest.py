@@ -13,12 +13,21 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("MOVINET_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 
+# CI sets MOVINET_REQUIRE_FIXTURES=1: there a missing fixture fails the test, so parity can never
+# pass by being skipped.
+REQUIRE_FIXTURES = os.environ.get("MOVINET_REQUIRE_FIXTURES", "") not in ("", "0")
+
+
 def fixture_path(*parts: str) -> Path:
-    """Path inside the reference fixtures; skips the test (with the reason) when they are absent."""
+    """Path inside the reference fixtures; a missing one skips the test, saying why (fails it when
+    MOVINET_REQUIRE_FIXTURES is set)."""
     path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"reference fixture {path} not found (the team's ../shared/fixtures is not beside the "
-                    "repository; set MOVINET_FIXTURES to its location)")
+        message = (f"reference fixture {path} not found (the team's ../shared/fixtures is not beside the "
+                   "repository; set MOVINET_FIXTURES to its location)")
+        if REQUIRE_FIXTURES:
+            pytest.fail(message + "; MOVINET_REQUIRE_FIXTURES is set, so this is an error", pytrace=False)
+        pytest.skip(message)
     return path
 
 

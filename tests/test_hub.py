@@ -190,7 +190,6 @@ def test_release_table_and_cache_location(monkeypatch, tmp_path):
 
 
 def test_paddle_release(server, tmp_path):
-    pytest.importorskip("movinet.convert.paddle")
     server.files["MoViNetA0_k400.pdparams"] = fixture_path("paddle_a0", "MoViNetA0_fixture.pdparams").read_bytes()
     model = movinet.create_model("movinet_a0_paddle", weights="kinetics400")
     video = torch.from_numpy(np.load(fixture_path("paddle_a0", "input_small.npy"))).permute(0, 2, 1, 3, 4)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +110,30 @@ def variables_from_checkpoint(path: str | os.PathLike) -> list[TFVariable]:
 
 
 def variables_from_npz(path: str | os.PathLike) -> list[TFVariable]:
-    """Variables of an .npz keyed by Keras variable names (':0' optional)."""
-    with np.load(path, allow_pickle=False) as data:
-        return [TFVariable(key[:-2] if key.endswith(":0") else key, data[key]) for key in data.files]
+    """Variables of an .npz keyed by Keras variable names (':0' optional).
+
+    Raises:
+        ConversionError: the file is not an archive of numeric arrays (damaged, not an .npz, or
+            holding pickled objects, which are never loaded).
+    """
+    expected = ("an .npz of numeric arrays keyed by Keras variable names (e.g. "
+                "'stem/stem/conv3d/kernel'); for an official release convert its checkpoint "
+                "directory or .tar.gz instead")
+    if not zipfile.is_zipfile(path):
+        raise ConversionError(f"{path} is not a weight archive (not an .npz zip file); movinet reads {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            variables = [TFVariable(key[:-2] if key.endswith(":0") else key, data[key]) for key in data.files]
+    except ValueError:  # numpy refuses object arrays; they are pickles and are never loaded
+        raise ConversionError(f"{path} is not a weight archive (it holds Python objects, not arrays); movinet "
+                              f"reads {expected}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ConversionError(f"{path} is not a weight archive (damaged: {error}); movinet reads {expected}") from None
+    bad = [v.name for v in variables if v.value.dtype.kind not in "fiub"]
+    if not variables or bad:
+        raise ConversionError(f"{path} is not a weight archive ({'no arrays' if not variables else f'non-numeric {bad[:3]}'}); "
+                              f"movinet reads {expected}")
+    return variables
 
 
 def read_tf_variables(path: str | os.PathLike) -> list[TFVariable]:

@@ -8,8 +8,10 @@ Three layouts (`DataConfig.format`):
 
 List files are validated completely before training starts, so a typo on line 180,000 is
 reported at once (with every other bad line) instead of crashing an epoch. At training time an
-unreadable sample is skipped with a warning and replaced by the next one, and the item says how
-many were skipped so a loop with worker processes can count them.
+unreadable sample is skipped with a warning and replaced by the next readable one (however many
+unreadable ones follow it), and the item names the requested sample when it was unreadable, so a
+loop with worker processes counts each unreadable file once and can list it. Only a split with no
+readable sample at all stops a run (`VideoClipDataset.first_readable`, checked before training).
 """
 
 from __future__ import annotations
@@ -27,25 +29,26 @@ from torch.utils.data import Dataset
 from movinet.data.config import DataConfig, SamplingConfig
 from movinet.data.sampling import clip_indices, segment_indices
 from movinet.data.transforms import build_transform
-from movinet.data.video import VideoDecodeError, open_video, read_frame_folder
+from movinet.data.video import VIDEO_EXTENSIONS, VideoDecodeError, open_video, read_frame_folder
 
 __all__ = [
     "VIDEO_EXTENSIONS",
     "Sample",
     "SkippedSampleWarning",
+    "UnreadableSplitError",
     "VideoClipDataset",
     "read_list_file",
     "read_labels_file",
     "scan_class_folders",
     "build_dataset",
+    "data_root",
 ]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts")
 FORMATS = ("frames", "videos", "folders")
 SPLITS = ("train", "val", "test")
 SAMPLING_MODES = ("segments", "clips")
-MAX_SAMPLE_TRIES = 10
 _MAX_LISTED_PROBLEMS = 20
+_MAX_NAMED_UNREADABLE = 3  # files named in the error of a split with no readable sample
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class Sample:
 
 class SkippedSampleWarning(UserWarning):
     """An unreadable sample was skipped and replaced by the next one."""
+
+
+class UnreadableSplitError(VideoDecodeError):
+    """No sample of a split can be read (a `ValueError`: the CLI prints it as one line)."""
 
 
 # -- list files ------------------------------------------------------------------------------------
@@ -272,9 +279,11 @@ class VideoClipDataset(Dataset):
         "video": float32 (3, T, H, W) in training; (V, 3, T, H, W) in testing, with
             V = test_num_clips * test_num_crops (clip-major).
         "label": int class index of the sample returned.
-        "index": int index of the sample returned (differs from the requested index when
-            unreadable samples were skipped).
-        "num_skipped": int unreadable samples skipped to produce this item.
+        "index": int index of the sample returned (the next readable one when the requested
+            sample is unreadable).
+        "num_skipped": 1 when the requested sample is unreadable, else 0; summed over an epoch,
+            each unreadable file counts once.
+        "unreadable": "PATH: reason" of the requested sample when it is unreadable, else "".
 
     Randomness comes from a generator seeded with (seed, epoch, index), so an epoch is the same
     whatever the number of DataLoader workers. Call `set_epoch` before each epoch (with
@@ -290,6 +299,7 @@ class VideoClipDataset(Dataset):
         suffix: Frame file pattern for the "frames" reader.
         class_names: Optional names, index = label.
         num_classes: Optional class count (defaults to len(class_names) or max label + 1).
+        split: Name of the split in error messages ("train", "val", "test").
     """
 
     def __init__(
@@ -304,6 +314,7 @@ class VideoClipDataset(Dataset):
         suffix: str = "img_{:05}.jpg",
         class_names: Sequence[str] | None = None,
         num_classes: int | None = None,
+        split: str = "dataset",
     ) -> None:
         if not samples:
             raise ValueError("VideoClipDataset needs at least one sample")
@@ -326,6 +337,10 @@ class VideoClipDataset(Dataset):
         if num_classes is None:
             num_classes = len(self.class_names) if self.class_names else max(s.label for s in self.samples) + 1
         self.num_classes = int(num_classes)
+        self.split = split
+        # Samples found unreadable in this process (each DataLoader worker has its own copy), so a
+        # run of bad files is decoded once, not once per item that walks past it.
+        self._unreadable: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -370,32 +385,76 @@ class VideoClipDataset(Dataset):
             return self.transform(clips[0], rng)
         return torch.cat([self.transform(clip, rng) for clip in clips])
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
-        failures: list[str] = []
-        for attempt in range(min(MAX_SAMPLE_TRIES, len(self.samples))):
-            current = (index + attempt) % len(self.samples)
-            try:
-                video = self.load(current, self._rng(index, attempt))
-            except (VideoDecodeError, OSError) as error:
-                failures.append(f"{self.samples[current].path}: {error}")
-                warnings.warn(
-                    f"skipping unreadable sample {current} ({self.samples[current].path}): {error}",
-                    SkippedSampleWarning,
-                    stacklevel=2,
-                )
+    def _try_load(self, index: int, rng: np.random.Generator) -> torch.Tensor | None:
+        """`load`, or None (remembered, warned once per process) when the sample is unreadable."""
+        if index in self._unreadable:
+            return None
+        try:
+            return self.load(index, rng)
+        except (VideoDecodeError, OSError) as error:
+            path, reason = str(self.samples[index].path), str(error)
+            self._unreadable[index] = reason if reason.startswith(path) else f"{path}: {reason}"
+            warnings.warn(f"skipping unreadable sample {index} ({self._unreadable[index]})", SkippedSampleWarning,
+                          stacklevel=3)
+            return None
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int | str]:
+        # The walk and the rng depend only on (seed, epoch, index, offset), so an epoch (and a
+        # resumed one) is the same whether or not this process already knows the bad files.
+        for offset in range(len(self.samples)):
+            current = (index + offset) % len(self.samples)
+            video = self._try_load(current, self._rng(index, offset))
+            if video is None:
                 continue
             return {
                 "video": video,
                 "label": self.samples[current].label,
                 "index": current,
-                "num_skipped": attempt,
+                "num_skipped": int(offset > 0),
+                "unreadable": self._unreadable.get(index, "") if offset > 0 else "",
             }
-        raise RuntimeError(
-            f"{len(failures)} consecutive samples from index {index} could not be read:\n" + "\n".join(failures)
+        raise self._no_readable_sample()
+
+    def first_readable(self) -> int:
+        """Index of the first readable sample (reads samples in order until one loads).
+
+        Raises:
+            UnreadableSplitError: no sample can be read; the message names the split and the first
+                files with their reasons.
+        """
+        with warnings.catch_warnings():  # the error names the files; a warning per file would flood
+            warnings.simplefilter("ignore", SkippedSampleWarning)
+            for index in range(len(self.samples)):
+                if self._try_load(index, self._rng(index, 0)) is not None:
+                    return index
+        raise self._no_readable_sample()
+
+    def _no_readable_sample(self) -> UnreadableSplitError:
+        named = [self._unreadable[i] for i in sorted(self._unreadable)[:_MAX_NAMED_UNREADABLE]]
+        more = len(self.samples) - len(named)
+        return UnreadableSplitError(
+            f"no sample of the {self.split} split can be read ({len(self.samples)} samples): "
+            + "; ".join(named) + (f"; and {more} more" if more > 0 else "")
+            + ". Check the paths and files of the split (re-encode or remove the broken ones)"
         )
 
 
 # -- from a config ---------------------------------------------------------------------------------
+
+
+def data_root(cfg: DataConfig) -> Path:
+    """`data.root` as a path ("" = the working directory).
+
+    Raises:
+        FileNotFoundError: the root is set but is not a directory (named first: every list and
+            labels path below it would be reported missing otherwise).
+    """
+    root = Path(cfg.root).expanduser()
+    if cfg.root and not root.is_dir():
+        what = "is a file, not a directory" if root.exists() else "does not exist"
+        raise FileNotFoundError(f"data.root {root} {what}; it is the folder the data lists and labels file are "
+                                "relative to: fix it in the config or pass -o data.root=DIR")
+    return root
 
 
 def _resolve(root: Path, name: str, what: str) -> Path:
@@ -453,7 +512,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
     _validate_sampling(cfg.sampling)
     train = split == "train"
     transform = build_transform(cfg.transform, train=train)
-    root = Path(cfg.root)
+    root = data_root(cfg)
     entry = _split_entry(cfg, split)
     class_names = _reference_class_names(cfg, root, split)
     if cfg.format == "folders":
@@ -476,4 +535,5 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
         suffix=cfg.suffix,
         class_names=class_names,
         num_classes=num_classes,
+        split=split,
     )

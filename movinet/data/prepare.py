@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from movinet.data.datasets import scan_class_folders
 from movinet.data.video import VideoDecodeError, open_video
+from movinet.files import atomic_write_text
 
 __all__ = ["ExtractionSummary", "extract_frames", "write_video_list"]
 
@@ -94,11 +95,7 @@ def _unique_stems(videos: Sequence[Path]) -> list[str]:
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def extract_frames(

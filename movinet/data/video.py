@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "VIDEO_EXTENSIONS",
+    "CorruptVideoWarning",
     "VideoDecodeError",
     "VideoNotFoundError",
     "VideoReader",
@@ -34,6 +37,9 @@ __all__ = [
     "write_video",
     "default_video_codec",
 ]
+
+# File extensions taken for videos when a directory is scanned (class folders, `predict DIR`).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts")
 
 # Container frame counts are sometimes one or two frames more than what decodes (B-frame delay at
 # the end, edit lists). A shortfall this small is filled with the last frame; a larger one means
@@ -54,6 +60,47 @@ class VideoDecodeError(ValueError):
 
 class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
     """The video file or frame does not exist (both a `VideoDecodeError` and a `FileNotFoundError`)."""
+
+
+class CorruptVideoWarning(UserWarning):
+    """A video decoded with a damaged stretch (packets that fail to decode, frames flagged corrupt);
+    the frames around it are used and the result is kept."""
+
+
+class _Damage:
+    """Damage met while decoding: packets that failed, frames flagged corrupt, frames missing."""
+
+    def __init__(self) -> None:
+        self.packets = self.corrupt = self.missing = 0
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.packets, self.corrupt, self.missing
+
+
+def _decode_packets(container: Any, stream: Any, damage: _Damage) -> Iterator[Any]:
+    """Frames of `stream`, decoding packet by packet so a damaged packet costs its frames, not the
+    rest of the file (FFmpeg's `decode` stops at the first packet it cannot decode)."""
+    for packet in container.demux(stream):
+        try:
+            frames = stream.decode(packet)
+        except av.error.InvalidDataError:
+            damage.packets += 1
+            continue
+        for frame in frames:
+            damage.corrupt += int(frame.is_corrupt)
+            yield frame
+
+
+def _damage_message(name: str, before: tuple[int, int, int], after: tuple[int, int, int]) -> str | None:
+    """The warning for the damage met between two snapshots, or None when there was none."""
+    packets, corrupt, missing = (b - a for a, b in zip(before, after))
+    if not packets and not corrupt:
+        return None  # timestamp gaps alone are variable frame rate, not damage
+    parts = ([f"{packets} packet{'s' * (packets != 1)} could not be decoded"] if packets else []) + (
+        [f"{corrupt} frame{'s' * (corrupt != 1)} decoded damaged"] if corrupt else []) + (
+        [f"{missing} frame{'s' * (missing != 1)} missing"] if missing else [])
+    return (f"{name} has a corrupt stretch: {', '.join(parts)}; the frames around it stand in and the result is "
+            "kept (re-encode the file to repair it)")
 
 
 def _ffmpeg_message(error: BaseException) -> str:
@@ -130,6 +177,8 @@ class VideoReader:
         self._stream = _first_video_stream(self._container, str(self.path))
         self._configure_stream(self._stream)
         self._at_start = True  # nothing decoded since the file was opened
+        self.damage = _Damage()
+        self._packets_at_decode_start = 0
         self._rate = _stream_rate(self._stream)
         self._time_base = self._stream.time_base
         # AVI stores decode order only; with B-frames its "timestamps" jump back and forth. Such
@@ -219,8 +268,9 @@ class VideoReader:
 
     def _decode(self) -> Iterator[Any]:
         self._at_start = False
+        self._packets_at_decode_start = self.damage.packets
         try:
-            yield from self._container.decode(self._stream)
+            yield from _decode_packets(self._container, self._stream, self.damage)
         except av.FFmpegError as error:
             raise VideoDecodeError(
                 f"{self.path}: decoding failed ({_ffmpeg_message(error)}); the file is truncated or corrupt"
@@ -233,10 +283,20 @@ class VideoReader:
         return count
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Decodes every frame from the start. Yields (H, W, 3) uint8 RGB arrays."""
+        """Decodes every frame from the start. Yields (H, W, 3) uint8 RGB arrays.
+
+        Warns (`CorruptVideoWarning`) at the end when a stretch of the file was damaged.
+        """
         self._rewind()
+        before = self.damage.snapshot()
         for frame in self._decode():
             yield _to_rgb(frame)
+        self._warn_damage(before)
+
+    def _warn_damage(self, before: tuple[int, int, int]) -> None:
+        message = _damage_message(str(self.path), before, self.damage.snapshot())
+        if message is not None:
+            warnings.warn(message, CorruptVideoWarning, stacklevel=3)
 
     def _uses_timestamps(self) -> bool:
         return self._timestamps_ok
@@ -248,9 +308,11 @@ class VideoReader:
     def _index_of(self, frame: Any, counter: int, *, from_start: bool) -> int:
         if frame.pts is None or not self._uses_timestamps():
             return counter
-        if from_start and counter == 0:
-            # The first decoded frame is frame 0 by definition. The header's stream start can be
-            # missing, or earlier than the first frame (edit lists, dropped leading B-frames).
+        damaged_before = self.damage.packets > self._packets_at_decode_start
+        if from_start and counter == 0 and (self._start_pts is None or not damaged_before):
+            # The first decoded frame is frame 0 by definition (unless damaged packets came before
+            # it). The header's stream start can be missing, or earlier than the first frame (edit
+            # lists, dropped leading B-frames).
             self._start_pts = frame.pts
         position = (frame.pts - self._start_pts) * self._time_base * self._rate
         return int(math.floor(position + Fraction(1, 2)))
@@ -263,6 +325,10 @@ class VideoReader:
 
         Returns:
             (N, H, W, 3) uint8 RGB array, row k holding frame `indices[k]`.
+
+        A damaged stretch inside the file (packets that fail to decode, frames flagged corrupt) does
+        not fail the read: its frames are replaced by the nearest earlier decoded frame and a
+        `CorruptVideoWarning` names the file and how many packets/frames were damaged or missing.
 
         Raises:
             ValueError: An index is negative or >= num_frames, or `indices` is empty.
@@ -277,7 +343,9 @@ class VideoReader:
                 f"got min {int(wanted.min())}, max {int(wanted.max())}"
             )
         unique = np.unique(wanted)
+        before = self.damage.snapshot()
         found = self._read_unique(unique.tolist())
+        self._warn_damage(before)
         shapes = {frame.shape for frame in found.values()}
         if len(shapes) > 1:
             raise VideoDecodeError(f"{self.path}: the frame size changes within the video: {sorted(shapes)}")
@@ -318,6 +386,8 @@ class VideoReader:
             if held is not None and index <= held[0] and self._uses_timestamps():
                 self._timestamps_ok = False  # count frames from now on
                 return False
+            if held is not None:
+                self.damage.missing += max(0, index - held[0] - 1)
             while position < len(group) and group[position] < index:
                 if held is None:
                     return False
@@ -442,21 +512,70 @@ def iter_frames(
     if target_fps is not None and target_fps <= 0:
         raise ValueError(f"target_fps must be positive, got {target_fps}")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
-    container, name = _open_source(source, options, timeout)
+    started = False
     try:
-        stream = _first_video_stream(container, name)
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        timed = _timestamped(container, stream, name)
-        # Resample on timestamps first: only the frames that are kept are converted to RGB (at
-        # 25 -> 5 fps that is one frame in five), a repeated frame once.
-        last_frame, last_rgb = None, None
-        for time, frame in _resample(timed, target_fps) if target_fps else timed:
-            if frame is not last_frame:
-                last_frame, last_rgb = frame, _rgb_or_error(frame, name)
-            yield time, last_rgb
-    finally:
-        container.close()
+        container, name = _open_source(source, options, timeout)
+        try:
+            stream = _first_video_stream(container, name)
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
+            timed = _timestamped(container, stream, name)
+            # Resample on timestamps first: only the frames that are kept are converted to RGB (at
+            # 25 -> 5 fps that is one frame in five), a repeated frame once.
+            last_frame, last_rgb = None, None
+            for time, frame in _resample(timed, target_fps) if target_fps else timed:
+                if frame is not last_frame:
+                    last_frame, last_rgb = frame, _rgb_or_error(frame, name)
+                started = True
+                yield time, last_rgb
+        finally:
+            container.close()
+    except VideoDecodeError as error:
+        hint = None if started else _http_stream_hint(source, timeout)
+        if hint is None:
+            raise
+        raise VideoDecodeError(f"{error}. {hint}") from error
+
+
+_HTTP_PROBE_BYTES = 1 << 16
+
+
+def _top_level_boxes(head: bytes) -> list[bytes]:
+    """Types of the MP4/MOV top-level boxes that start within `head` (the first bytes of a file)."""
+    kinds, position = [], 0
+    while position + 8 <= len(head):
+        size, kind = int.from_bytes(head[position:position + 4], "big"), head[position + 4:position + 8]
+        if size == 1 and position + 16 <= len(head):
+            size = int.from_bytes(head[position + 8:position + 16], "big")
+        kinds.append(kind)
+        if size < 8:
+            break
+        position += size
+    return kinds
+
+
+def _http_stream_hint(source: str | int, timeout: float) -> str | None:
+    """Why an http(s) video could not be read, when it is the known case: an MP4 whose index
+    (moov) follows the media data, from a server that ignores Range requests. None otherwise."""
+    text = str(source)
+    if not text.startswith(("http://", "https://")):
+        return None
+    import urllib.request
+
+    request = urllib.request.Request(text, headers={"Range": f"bytes=0-{_HTTP_PROBE_BYTES - 1}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's own URL
+            ranged = response.status == 206
+            head = response.read(_HTTP_PROBE_BYTES)
+    except (OSError, ValueError):
+        return None
+    kinds = _top_level_boxes(head)
+    if ranged or b"ftyp" not in kinds or b"moov" in kinds or b"mdat" not in kinds:
+        return None
+    return ("It is an MP4 whose index (the moov box) comes after the video data, and the server does not "
+            "support HTTP Range requests, so it cannot be read from the start as a stream. What works: the same "
+            "file made faststart (`ffmpeg -i IN.mp4 -c copy -movflags +faststart OUT.mp4`), a server that "
+            "supports Range requests, or an RTSP stream")
 
 
 def _rgb_or_error(frame: Any, name: str) -> np.ndarray:
@@ -472,8 +591,9 @@ def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float
     step = 1.0 / float(rate) if rate else 1.0 / 30.0
     first: float | None = None
     previous = -math.inf
+    damage = _Damage()
     try:
-        for counter, frame in enumerate(container.decode(stream)):
+        for counter, frame in enumerate(_decode_packets(container, stream, damage)):
             time = frame.time if frame.time is not None else counter * step
             if first is None:
                 first = time
@@ -483,6 +603,9 @@ def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float
             yield time, frame
     except av.FFmpegError as error:
         raise VideoDecodeError(f"{name}: decoding failed ({_ffmpeg_message(error)})") from error
+    message = _damage_message(name, (0, 0, 0), damage.snapshot())
+    if message is not None:
+        warnings.warn(message, CorruptVideoWarning, stacklevel=2)
 
 
 def _resample(frames: Iterable[tuple[float, Any]], target_fps: float) -> Iterator[tuple[float, Any]]:

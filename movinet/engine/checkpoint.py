@@ -13,7 +13,6 @@ stored as tensors and plain Python values only.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from movinet.files import atomic_write
 
 if TYPE_CHECKING:
     from movinet.data.preprocessing import Preprocessing
@@ -31,32 +32,9 @@ _REQUIRED_KEYS = ("model", "optimizer", "epoch", "step_in_epoch", "global_step",
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """`torch.save` to `path` so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_directory(path.parent)
-    return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename itself is only durable once the directory entry is flushed (POSIX only).
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """`torch.save` to `path` so that readers see either the old file or the complete new one
+    (`movinet.files.atomic_write`: a killed write's temporary file goes with the next save)."""
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def capture_rng_state() -> dict[str, Any]:

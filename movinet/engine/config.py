@@ -212,21 +212,42 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config, apply `-o` overrides, validate and return it.
 
     Args:
-        path: the YAML file.
+        path: the YAML file, or the name of a packaged config ("movinet_k400_frame.yaml"; a file
+            of that name in the working directory wins, see `movinet.configs.resolve_config`).
         overrides: strings "key.sub=value"; the value is parsed as YAML ("5", "true", "[1, 2]").
 
     Raises:
-        FileNotFoundError: `path` does not exist.
-        ValueError: bad YAML, bad override syntax, unknown key, wrong type or invalid value.
+        FileNotFoundError: `path` does not exist and names no packaged config.
+        ValueError: bad YAML, a PaddleVideo config, bad override syntax, unknown key, wrong type or
+            invalid value.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found; pass an existing YAML file with -c, e.g. configs/demo.yaml")
+    from movinet.configs import resolve_config
+
+    path = resolve_config(path)
     try:
-        raw = parse_yaml(path.read_text()) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{path} is not valid YAML: {error}") from error
+    _refuse_paddlevideo_config(raw, path)
     return config_from_dict(raw, overrides, source=str(path))
+
+
+# Top-level sections of a PaddleVideo config (configs/recognition/*/*.yaml of PaddleVideo).
+_PADDLEVIDEO_SECTIONS = ("MODEL", "DATASET", "PIPELINE", "OPTIMIZER", "METRIC", "INFERENCE")
+
+
+def _refuse_paddlevideo_config(raw: Any, path: Path) -> None:
+    """A PaddleVideo YAML is a different schema: point at movinet's port of the recipe instead."""
+    if not isinstance(raw, dict) or not any(key in raw for key in _PADDLEVIDEO_SECTIONS):
+        return
+    from movinet.configs import list_configs
+
+    port = path.name if path.name in list_configs() else "movinet_k400_frame.yaml"
+    raise ValueError(
+        f"{path} is a PaddleVideo config (sections {', '.join(k for k in _PADDLEVIDEO_SECTIONS if k in raw)}); "
+        f"movinet reads its own format. movinet's port of this recipe is the packaged {port}: use -c {port}, "
+        f"or `movinet configs {port} > my.yaml` to edit a copy"
+    )
 
 
 def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config") -> Config:

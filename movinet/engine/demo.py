@@ -40,12 +40,14 @@ HELD_OUT_CLASS = "move_up"
 
 
 def demo_config_path() -> Path:
-    """`configs/demo.yaml` of a source checkout, or the copy installed inside the package."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "configs" / "demo.yaml", package.parent / "configs" / "demo.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("configs/demo.yaml not found; reinstall movinet or run from a source checkout")
+    """The packaged `demo.yaml` (movinet/configs, shipped in the wheel)."""
+    from movinet.configs import packaged_config
+
+    try:
+        return packaged_config("demo.yaml")
+    except FileNotFoundError:
+        raise FileNotFoundError("the packaged demo.yaml is missing from this movinet installation "
+                                "(movinet/configs/); reinstall movinet") from None
 
 
 def choose_num_threads() -> int:
@@ -59,6 +61,74 @@ def choose_num_threads() -> int:
     except OSError:  # no load average on this platform
         busy = 0
     return max(1, min(cores - 1, cores - busy))
+
+
+# What the demo writes into its work directory; a directory holding only these is a previous demo
+# run and is reused, anything else is someone's files and is refused.
+DEMO_OUTPUTS = frozenset({"data", "test_data", "held_out", "run", "inference"})
+MIN_FREE_BYTES = 300 * 2**20  # the data, checkpoints and exports take about 100 MB
+
+
+def check_demo_requirements(work: Path, *, data_only: bool = False) -> Path:
+    """Everything the demo needs, checked before it does any work; returns the config path.
+
+    Checks the packaged config (found and valid), the work directory (creatable, writable, free of
+    other files, enough free space), the video encoder, and ONNX export/runtime unless `data_only`.
+
+    Raises:
+        ValueError / FileNotFoundError / OSError: one message listing every problem found.
+    """
+    import shutil
+
+    problems: list[str] = []
+    config_path = None
+    try:
+        config_path = demo_config_path()
+        load_config(config_path, ["data.root=.", f"train.output_dir={work / 'run'}"])
+    except (FileNotFoundError, ValueError) as error:
+        problems.append(str(error))
+    from movinet.data.synthetic import SQUARE_CLASSES
+
+    if HELD_OUT_CLASS not in sorted(SQUARE_CLASSES[:NUM_CLASSES]):
+        problems.append(f"the synthetic classes {SQUARE_CLASSES[:NUM_CLASSES]} lack the held-out {HELD_OUT_CLASS!r}")
+    problems += _work_dir_problems(work)
+    if work.is_dir() and shutil.disk_usage(work).free < MIN_FREE_BYTES:
+        problems.append(f"{work} has {shutil.disk_usage(work).free / 2**20:.0f} MB free; the demo needs "
+                        f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space or pass another --work_dir")
+    try:
+        import av
+
+        from movinet.data.video import default_video_codec
+
+        av.codec.Codec(default_video_codec(), "w")
+    except Exception as error:  # noqa: BLE001 - PyAV builds fail in many ways; report any of them
+        problems.append(f"PyAV cannot encode video ({error}); reinstall `av`")
+    if not data_only:
+        for module in ("onnx", "onnxruntime"):
+            try:
+                __import__(module)
+            except ImportError as error:
+                problems.append(f"the export/predict steps need {module} ({error}); `pip install {module}`")
+    if problems:
+        raise ValueError("the demo cannot run:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
+    return config_path  # type: ignore[return-value] - no problem means the path was found
+
+
+def _work_dir_problems(work: Path) -> list[str]:
+    if work.exists() and not work.is_dir():
+        return [f"--work_dir {work} is a file; pass a new or empty directory"]
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        probe = work / f".movinet-demo-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        return [f"cannot write to --work_dir {work} ({error.strerror or error}); pass a writable directory"]
+    foreign = sorted(name for name in os.listdir(work) if name not in DEMO_OUTPUTS)
+    if foreign:
+        return [f"--work_dir {work} holds other files ({', '.join(foreign[:5])}); the demo writes "
+                f"{', '.join(sorted(DEMO_OUTPUTS))} there: pass a new or empty directory"]
+    return []
 
 
 def _say(step: str, message: str) -> None:
@@ -77,8 +147,6 @@ def make_demo_data(work: Path, seed: int) -> dict[str, Any]:
     test_info = make_motion_dataset(work / "test_data", videos_per_class=0, val_videos_per_class=TEST_VIDEOS_PER_CLASS,
                                     seed=seed + 1, **common)
     test_dir = Path(test_info["root"]) / test_info["val_list"]
-    if HELD_OUT_CLASS not in info["class_names"]:
-        raise ValueError(f"the synthetic classes {info['class_names']} lack {HELD_OUT_CLASS!r}")
     held_out = make_motion_video(work / "held_out" / f"{HELD_OUT_CLASS}.mp4", HELD_OUT_CLASS,
                                  num_frames=VIDEO_FRAMES, size=VIDEO_SIZE, fps=VIDEO_FPS, seed=seed + 10_000,
                                  style=STYLE)
@@ -103,7 +171,7 @@ def train_demo_model(cfg: Config) -> dict[str, Any]:
     from movinet.engine.train import fit
 
     started = time.perf_counter()
-    result = fit(cfg, validate=True)
+    result = fit(cfg, validate=True, overwrite=True)  # the work directory is the demo's own (checked first)
     result["train_seconds"] = time.perf_counter() - started
     size = cfg.data.transform.crop_size
     _say("train", f"{cfg.model.name} {cfg.data.sampling.num_frames}x{size}px, {result['epochs']} epochs in "
@@ -166,14 +234,21 @@ def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
     return {"frames": summary.frames, "ended": summary.ended}
 
 
-def run_demo(work_dir: str | None = None, *, seed: int = 0, max_minutes: float = 10) -> dict[str, Any]:
+def run_demo(work_dir: str | None = None, *, seed: int = 0, max_minutes: float = 10,
+             data_only: bool = False) -> dict[str, Any]:
     """Generate data, train and test a MoViNet-A0 on CPU; print and return what each step produced.
 
+    Everything the steps need is checked first (`check_demo_requirements`), so a broken install or
+    an unusable work directory fails at once, not after minutes of data generation.
+
     Args:
-        work_dir: where everything goes; None = a new temporary directory.
+        work_dir: where everything goes; None = a new temporary directory. A directory holding
+            only a previous demo's outputs is reused; one holding other files is refused.
         seed: seed for the data and the training.
         max_minutes: wall-time budget of the whole demo; training stops early (after an epoch) if it
             would not leave time for testing.
+        data_only: stop after generating the data (checks an installation quickly; CI runs it from a
+            wheel); the result then has the data keys only.
 
     Returns:
         Paths and numbers: "work_dir", "data_root", "train_dir", "val_dir", "test_dir", "labels_file",
@@ -183,18 +258,23 @@ def run_demo(work_dir: str | None = None, *, seed: int = 0, max_minutes: float =
     """
     started = time.perf_counter()
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="movinet_demo_"))
-    work.mkdir(parents=True, exist_ok=True)
+    check_demo_requirements(work, data_only=data_only)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(choose_num_threads())
     try:
-        return _run_steps(work, seed, max_minutes, started)
+        return _run_steps(work, seed, max_minutes, started, data_only)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run_steps(work: Path, seed: int, max_minutes: float, started: float) -> dict[str, Any]:
+def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_only: bool) -> dict[str, Any]:
     _say("start", f"working in {work} (seed {seed}, budget {max_minutes:g} min, {torch.get_num_threads()} threads)")
     data = make_demo_data(work, seed)
+    if data_only:
+        _say("done", f"stopped after the data step (--data_only) in {time.perf_counter() - started:.0f} s")
+        return {"work_dir": str(work), "data_root": data["root"], "class_names": data["class_names"],
+                "test_dir": data["test_dir"], "held_out_video": data["held_out_video"],
+                "total_seconds": time.perf_counter() - started}
     # Keep ~10% of the budget (at least 30 s) for testing after the last epoch.
     budget = max(max_minutes - max(0.5, 0.1 * max_minutes) - (time.perf_counter() - started) / 60, 0.5)
     cfg = demo_config(work, data, seed, budget)

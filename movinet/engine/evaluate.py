@@ -49,13 +49,15 @@ class Predictions:
         indices: (N,) dataset index of each sample.
         labels: (N,) true class.
         logits: (N, V, K) float32 logits of each view.
-        num_skipped: unreadable samples replaced by the dataset.
+        num_skipped: unreadable samples (each file once), left out of the rows.
+        unreadable: their "PATH: reason", sorted.
     """
 
     indices: torch.Tensor
     labels: torch.Tensor
     logits: torch.Tensor
     num_skipped: int = 0
+    unreadable: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -67,7 +69,8 @@ class Metrics:
         num_samples: evaluated videos.
         per_class_accuracy: recall of each class; None for classes with no sample.
         confusion_matrix: K x K counts, rows = true class, columns = predicted class.
-        num_skipped: unreadable samples the dataset replaced by others.
+        num_skipped: unreadable samples, left out of the metrics (each file counted once).
+        skipped_files: their "PATH: reason", sorted.
     """
 
     top1: float
@@ -76,6 +79,7 @@ class Metrics:
     per_class_accuracy: list[float | None]
     confusion_matrix: list[list[int]]
     num_skipped: int = 0
+    skipped_files: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,7 +129,7 @@ def collect_predictions(
     from tqdm import tqdm
 
     model.eval()
-    indices, labels, logits, skipped = [], [], [], 0
+    indices, labels, logits, skipped, unreadable = [], [], [], 0, set()
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         views = _as_views(batch["video"]).to(device, non_blocking=True)
@@ -137,9 +141,11 @@ def collect_predictions(
         labels.append(torch.as_tensor(batch["label"]).reshape(-1))
         indices.append(torch.as_tensor(batch["index"]).reshape(-1))
         skipped += int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
+        unreadable.update(entry for entry in batch.get("unreadable", ()) if entry)
     if not logits:
-        return Predictions(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, 1, 0))
-    return Predictions(torch.cat(indices), torch.cat(labels), torch.cat(logits), skipped)
+        return Predictions(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, 1, 0),
+                           skipped, sorted(unreadable))
+    return Predictions(torch.cat(indices), torch.cat(labels), torch.cat(logits), skipped, sorted(unreadable))
 
 
 def gather_predictions(local: Predictions) -> Predictions:
@@ -158,6 +164,7 @@ def gather_predictions(local: Predictions) -> Predictions:
         labels=torch.cat([p.labels for p in parts])[pick],
         logits=torch.cat([p.logits for p in parts])[pick],
         num_skipped=sum(p.num_skipped for p in parts),
+        unreadable=sorted(set().union(*(p.unreadable for p in parts))),
     )
 
 
@@ -166,14 +173,15 @@ def average_views(logits: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits.float(), dim=-1).mean(dim=1)
 
 
-def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int, num_skipped: int = 0) -> Metrics:
+def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int, num_skipped: int = 0,
+                    skipped_files: list[str] | None = None) -> Metrics:
     """Metrics from per-video scores.
 
     Args:
         scores: (N, K) probabilities or logits (only the ranking matters).
         labels: (N,) true classes in [0, K).
         num_classes: K.
-        num_skipped: carried into the result.
+        num_skipped / skipped_files: carried into the result.
     """
     if scores.shape[0] == 0:
         raise ValueError("no samples were evaluated; check the evaluation list / folder")
@@ -196,6 +204,7 @@ def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int
         per_class_accuracy=per_class,
         confusion_matrix=confusion.tolist(),
         num_skipped=num_skipped,
+        skipped_files=list(skipped_files or []),
     )
 
 
@@ -230,7 +239,8 @@ def evaluate(
         model, loader, device, stream=stream, stream_chunk=stream_chunk, amp_dtype=amp_dtype, progress=progress
     )
     predictions = gather_predictions(local)
-    return compute_metrics(average_views(predictions.logits), predictions.labels, num_classes, predictions.num_skipped)
+    return compute_metrics(average_views(predictions.logits), predictions.labels, num_classes, predictions.num_skipped,
+                           predictions.unreadable)
 
 
 # -- movinet test -----------------------------------------------------------------------------------
@@ -267,11 +277,17 @@ def _member_predictions(
     cfg: Config, member: EnsembleMember, info: DistInfo, dataset: Dataset | None
 ) -> tuple[Predictions, int, list[str] | None]:
     model, labels = load_model_for_eval(member.model or cfg.model.name, member.weights, info.device)
+    if cfg.model.num_classes is not None and cfg.model.num_classes != model.num_classes:
+        raise ValueError(
+            f"model.num_classes={cfg.model.num_classes} but {member.weights} has {model.num_classes} classes; "
+            "testing cannot change the classifier: remove model.num_classes (or the -o override), or test "
+            f"weights trained for {cfg.model.num_classes} classes")
     if dataset is None:
         from movinet.data import datasets as data_module
 
         data = _member_data_config(cfg, member)
         dataset = data_module.build_dataset(data, cfg.test.split, num_classes=model.num_classes, seed=cfg.train.seed)
+        dataset.first_readable()  # a split with no readable sample is one clear error, before any work
     loader = eval_loader(dataset, cfg.data.test_batch_size, cfg.data.num_workers, info, cfg.train.seed)
     local = collect_predictions(model, loader, info.device, stream=cfg.test.stream,
                                 stream_chunk=cfg.test.stream_chunk, progress=info.is_main and cfg.train.progress)
@@ -331,7 +347,7 @@ def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: D
         raise ValueError("ensemble members have different numbers of classes")
     predictions = [result[0] for result in results]
     metrics = compute_metrics(ensemble_scores(predictions), predictions[0].labels, num_classes,
-                              predictions[0].num_skipped)
+                              predictions[0].num_skipped, predictions[0].unreadable)
     names = class_names if class_names and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
     report = {
         "weights": [member.weights for member in members], "stream": cfg.test.stream, "split": cfg.test.split,

@@ -22,6 +22,7 @@ uninterrupted run (tests/engine/test_resume.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -73,6 +74,7 @@ from movinet.engine.runlog import (
     truncate_jsonl_for_resume,
 )
 from movinet.engine.schedule import build_schedule
+from movinet.files import TEMP_MARK, remove_temp_files
 
 log = logging.getLogger("movinet.train")
 
@@ -147,10 +149,12 @@ def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
 
 def data_class_names(data: DataConfig) -> list[str] | None:
     """Class names the data defines (labels file, or the training class folders), else None."""
-    from movinet.data.datasets import read_labels_file, scan_class_folders
+    from movinet.data.datasets import data_root, read_labels_file, scan_class_folders
+
+    root = data_root(data)
 
     def resolve(name: str) -> Path:
-        candidate = Path(data.root) / name
+        candidate = root / name
         return candidate if candidate.exists() else Path(name)
 
     if data.labels_file:
@@ -272,8 +276,9 @@ def train_one_epoch(
 
     Args:
         model: the network, possibly DDP-wrapped.
-        loader: batches of {"video": (B, 3, T, H, W), "label": (B,), "num_skipped": (B,)}, positioned
-            at `state.step_in_epoch`.
+        loader: batches of {"video": (B, 3, T, H, W), "label": (B,), "num_skipped": (B,) and
+            "unreadable": B strings ("PATH: reason" of a skipped sample, else "")}, positioned at
+            `state.step_in_epoch`.
         optimizer / schedule / scaler: the update rule, lr(step) and the fp16 grad scaler.
         settings: per-step options.
         state: progress counters, updated in place.
@@ -282,7 +287,8 @@ def train_one_epoch(
         on_step: called after every optimizer step (mid-epoch checkpoints).
 
     Returns:
-        {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds}.
+        {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds,
+         "unreadable": sorted "PATH: reason" of the unreadable samples this rank skipped}.
     """
     model.train()
     device, accumulate = settings.device, settings.accumulate_steps
@@ -290,6 +296,7 @@ def train_one_epoch(
     total_loss, total_batches, total_clips, total_skipped, lr = 0.0, 0, 0, 0, schedule(state.global_step)
     window_losses, window_clips, window_skipped, window_start = [], 0, 0, time.perf_counter()
     epoch_start = window_start
+    unreadable: set[str] = set()
     remaining = plan.micro_steps_per_epoch - state.step_in_epoch
     bar = tqdm(total=plan.micro_steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}",
                leave=False, disable=not settings.progress, dynamic_ncols=True)
@@ -312,6 +319,7 @@ def train_one_epoch(
         state.step_in_epoch += 1
         remaining -= 1
         skipped = int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
+        unreadable.update(entry for entry in batch.get("unreadable", ()) if entry)
         window_losses.append(loss.item())
         window_clips += video.shape[0]
         window_skipped += skipped
@@ -344,6 +352,7 @@ def train_one_epoch(
         "clips_per_s": total_clips * settings.world_size / max(elapsed, 1e-9),
         "num_skipped": int(total_skipped),
         "time_s": elapsed,
+        "unreadable": sorted(unreadable),
     }
 
 
@@ -386,7 +395,19 @@ def restore_training_state(
             f"the checkpoint was trained as {checkpoint.get('arch')!r} but model.name is {cfg.model.name!r}; "
             "resume with the run's own config (OUTPUT_DIR/config.yaml)"
         )
-    unwrap(model).load_state_dict(strip_prefixes(checkpoint["model"]))
+    net = unwrap(model)
+    saved_classes = checkpoint.get("num_classes")
+    if saved_classes is not None and saved_classes != net.num_classes:
+        raise ValueError(
+            f"the checkpoint was trained with {saved_classes} classes but this run's model has {net.num_classes} "
+            "(model.num_classes or the data's labels changed); resume with the run's own config "
+            "(OUTPUT_DIR/config.yaml), or start a new run (fine-tune from its weights with -w)")
+    try:
+        net.load_state_dict(strip_prefixes(checkpoint["model"]))
+    except RuntimeError as error:  # torch lists every mismatched tensor; the first says enough
+        first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+        raise ValueError(f"the checkpoint does not fit this run's model ({first}); resume with the run's own config "
+                         "(OUTPUT_DIR/config.yaml)") from None
     optimizer.load_state_dict(checkpoint["optimizer"])
     if checkpoint.get("scaler"):
         scaler.load_state_dict(checkpoint["scaler"])
@@ -426,10 +447,16 @@ def fit(
     validate: bool = False,
     resume: str | None = None,
     datasets: Mapping[str, Dataset] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the model a config describes (`movinet train -c CONFIG [--validate] [--resume CKPT]`).
 
     Works in one process or under `torchrun` (DDP; gloo on CPU, NCCL on CUDA).
+
+    A fresh run refuses a `train.output_dir` that already holds another run's checkpoints or
+    weights, unless `overwrite` (its outputs are then removed first). A resumed run continues in
+    the checkpoint's own directory, whatever `train.output_dir` says, so it never writes into
+    another run.
 
     Args:
         cfg: the resolved config.
@@ -438,6 +465,7 @@ def fit(
         resume: a training checkpoint (`last.pt`, `epoch_NNNNN.pt`) to continue exactly.
         datasets: optional {"train": Dataset, "val": Dataset} used instead of building them from
             `cfg.data` (items as `movinet.data.build_dataset` makes them).
+        overwrite: replace the run already in `train.output_dir` (fresh runs only).
 
     Returns:
         {"run_dir", "last_checkpoint", "final_weights", "best_weights" (None without validation),
@@ -447,15 +475,66 @@ def fit(
         FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
     """
     checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
+    cfg, run_dir = _run_directory(cfg, resume, overwrite)
     owns_group = not is_initialized()
     info = init_distributed(cfg.train.device)
-    run_dir = Path(cfg.train.output_dir)
     try:
+        if info.is_main:
+            _prepare_run_directory(run_dir, resuming=checkpoint is not None, overwrite=overwrite)
         with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
             return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume, datasets=datasets)
     finally:
         if owns_group:  # a process group the caller created stays theirs
             cleanup_distributed()
+
+
+# What a run writes into its directory (see the module docstring); other files are never touched.
+_RUN_STATE = ("last.pt", "epoch_*.pt", "best.safetensors", "final.safetensors")
+_RUN_OUTPUTS = (*_RUN_STATE, "best.json", "final.json", "config.yaml", "config.json", "train.log",
+                "train_log.jsonl", "training_curves.png", f".*{TEMP_MARK}*")
+
+
+def _run_files(run_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
+    return sorted({path for pattern in patterns for path in run_dir.glob(pattern) if path.is_file()})
+
+
+def _run_directory(cfg: Config, resume: str | None, overwrite: bool) -> tuple[Config, Path]:
+    """Where this run writes, and the config saying so.
+
+    Raises:
+        ValueError: a fresh run into a directory holding another run, without `overwrite`.
+    """
+    if resume:
+        run_dir = Path(resume).resolve().parent
+        if run_dir != Path(cfg.train.output_dir).resolve():
+            log.warning("resuming in the checkpoint's own run directory %s (train.output_dir is %s)", run_dir,
+                        cfg.train.output_dir)
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, output_dir=str(run_dir)))
+        return cfg, run_dir
+    run_dir = Path(cfg.train.output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"train.output_dir {run_dir} is a file; set -o train.output_dir=DIR to a directory")
+    previous = _run_files(run_dir, _RUN_STATE) if run_dir.is_dir() else []
+    if previous and not overwrite:
+        names = ", ".join(path.name for path in previous[:4])
+        raise ValueError(
+            f"train.output_dir {run_dir} already holds a run ({names}); continue it with --resume "
+            f"{run_dir / 'last.pt'}, replace it with --overwrite, or train into another directory with "
+            "-o train.output_dir=DIR")
+    return cfg, run_dir
+
+
+def _prepare_run_directory(run_dir: Path, *, resuming: bool, overwrite: bool) -> None:
+    """Main rank: clear what an interrupted write left (resume), or the replaced run (overwrite)."""
+    if resuming:
+        for stale in remove_temp_files(run_dir):
+            log.info("removed %s, left by an interrupted checkpoint write", stale)
+    elif overwrite and run_dir.is_dir():
+        replaced = _run_files(run_dir, _RUN_OUTPUTS)
+        for path in replaced:
+            path.unlink()
+        if replaced:
+            log.info("--overwrite: removed the previous run's %d files from %s", len(replaced), run_dir)
 
 
 def _fit(
@@ -471,6 +550,9 @@ def _fit(
     num_classes = resolve_num_classes(cfg, class_names)
     train_set, val_set = build_datasets(
         cfg, num_classes or _default_num_classes(cfg.model), validate=validate, datasets=datasets)
+    for dataset in (train_set, val_set):  # a split with no readable sample stops here, with one clear line
+        if hasattr(dataset, "first_readable"):
+            dataset.first_readable()
     model = build_model(cfg.model, num_classes).to(info.device)
     num_classes = unwrap(model).num_classes
     if t.channels_last:
@@ -522,6 +604,7 @@ def _fit(
         restore_rng_for_rank(checkpoint, info)  # last, so nothing above consumes the restored streams
     best_path = run_dir / "best.safetensors"
     clips_per_s, started, epochs_here = 0.0, time.perf_counter(), 0
+    seen_unreadable: set[str] = set()
     epoch_bar = tqdm(total=plan.epochs, initial=state.epoch, desc="epochs", disable=not settings.progress,
                      dynamic_ncols=True)
     while state.epoch < plan.epochs and state.global_step < plan.total_steps:
@@ -530,6 +613,8 @@ def _fit(
         stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler, settings, state, plan=plan,
                                 log_path=log_path, on_step=on_step)
         clips_per_s = stats["clips_per_s"]
+        stats["unreadable"] = _log_unreadable(stats["unreadable"], seen_unreadable, "train")
+        stats["num_skipped"] = len(stats["unreadable"])
         state.epoch, state.step_in_epoch = epoch + 1, 0
         is_last = state.epoch >= plan.epochs or state.global_step >= plan.total_steps
         log.info("epoch %d/%d: loss %.4f, lr %.6g, %.1f clips/s, %d skipped", state.epoch, plan.epochs,
@@ -545,7 +630,7 @@ def _fit(
                                amp_dtype=settings.amp_dtype, progress=settings.progress)
             _after_validation(metrics, state, log_path, lambda: export_weights(
                 unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
-                preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None)
+                preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None, seen_unreadable)
         save_last(state)
         if t.save_interval and state.epoch % t.save_interval == 0:
             save_last(state, f"epoch_{state.epoch:05d}.pt")
@@ -556,6 +641,17 @@ def _fit(
             break
     epoch_bar.close()
     return _finish(cfg, info, run_dir, ddp_model, state, meta, best_path if state.best_epoch else None, clips_per_s)
+
+
+def _log_unreadable(local: list[str], seen: set[str], split: str) -> list[str]:
+    """The unreadable samples all ranks skipped this epoch, sorted; logs those not seen before in
+    this run (one line per file, in train.log). Collective under DDP."""
+    skipped = sorted(set().union(*all_gather_objects(local)))
+    for entry in skipped:
+        if entry not in seen:
+            log.warning("skipped an unreadable %s sample (training goes on without it): %s", split, entry)
+    seen.update(skipped)
+    return skipped
 
 
 def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, is_last: bool) -> bool:
@@ -570,13 +666,18 @@ def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, 
     return True
 
 
-def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any]) -> None:
+def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any],
+                      seen_unreadable: set[str]) -> None:
+    for entry in metrics.skipped_files:
+        if entry not in seen_unreadable:
+            log.warning("skipped an unreadable val sample (left out of the metrics): %s", entry)
+    seen_unreadable.update(metrics.skipped_files)
     log.info("[val] epoch %d: top1 %.4f, top5 %.4f over %d videos (%d skipped)", state.epoch, metrics.top1,
              metrics.top5, metrics.num_samples, metrics.num_skipped)
     if log_path is not None:
         append_jsonl(log_path, {"type": "val", "epoch": state.epoch, "global_step": state.global_step,
                                 "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
-                                "num_skipped": metrics.num_skipped})
+                                "num_skipped": metrics.num_skipped, "unreadable": metrics.skipped_files})
     if metrics.top1 > state.best_top1:
         state.best_top1, state.best_epoch = metrics.top1, state.epoch
         save_best()

@@ -24,6 +24,7 @@ printed numpy arrays there). `json_lines=True` prints one JSON object per file i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -40,6 +41,8 @@ from movinet.data.preprocessing import Preprocessing
 from movinet.models.streaming import stream_clip
 
 State = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 class PredictorError(ValueError):
@@ -246,7 +249,7 @@ def _providers(use_gpu: bool, use_tensorrt: bool) -> list[str]:
         raise ProviderNotAvailableError(
             f"{', '.join(missing)} is not available in the installed onnxruntime {ort.__version__} (available: "
             f"{', '.join(available)}). Install {package}: `pip uninstall onnxruntime && pip install onnxruntime-gpu`, "
-            f"with CUDA and cuDNN versions it supports; or run on the CPU without {flag}")
+            f"with CUDA and cuDNN versions it supports; or run on the CPU without {flag} (or with {flag}=False)")
     return wanted + ["CPUExecutionProvider"]
 
 
@@ -374,6 +377,56 @@ def onnx_session_options(num_threads: int | None = None) -> Any:
     return options
 
 
+_PADDLE_INFERENCE_SUFFIXES = (".pdmodel", ".pdiparams")
+
+
+def _export_in(directory: Path, model_name: str | None) -> Path | None:
+    """The one movinet ONNX export (an .onnx with its sidecar) in `directory`, of `model_name` if given."""
+    found = [path for path in sorted(directory.glob("*.onnx")) if sidecar_path(path).is_file()]
+    if model_name is not None:
+        found = [path for path in found if path.stem == model_name] or found
+    return found[0] if len(found) == 1 else None
+
+
+def resolve_model_files(model_file: str | os.PathLike | None, weights: str | os.PathLike | None, *,
+                        model_name: str | None = None) -> str:
+    """The one file to predict with, from `--model_file` and `-w/--params_file` as the seed writes them.
+
+    PaddleVideo's `predict.py` takes `--model_file DIR/MoViNet.pdmodel --params_file DIR/MoViNet.pdiparams`
+    (graph + parameters). movinet's export is one ONNX file with its sidecar: a Paddle file name that does
+    not exist stands for the movinet export in the same directory, and a `.pdiparams` next to an ONNX model
+    is ignored (the ONNX file holds its weights).
+
+    Raises:
+        ValueError: nothing given, both an ONNX model and weights given, or a real Paddle Inference file.
+    """
+    if model_file is None and weights is None:
+        raise ValueError("give --model_file OUT_DIR/<model>.onnx (from `movinet export`) or -w WEIGHTS.safetensors")
+    if model_file is None:
+        if Path(weights).suffix == ".pdiparams":
+            raise ValueError(f"{weights} is a Paddle Inference parameter file, which only Paddle runs; give the "
+                             "training weights (.pdparams or .safetensors) with -w, or a movinet ONNX export with "
+                             "--model_file")
+        return str(weights)
+    model = Path(model_file)
+    if model.suffix in _PADDLE_INFERENCE_SUFFIXES:
+        if model.is_file():
+            raise ValueError(f"{model} is a Paddle Inference model, which only Paddle runs; movinet runs ONNX: "
+                             f"`movinet export -c CONFIG -p WEIGHTS -o {model.parent}`, then --model_file "
+                             f"{model.parent}/<model>.onnx (or -w WEIGHTS to predict with PyTorch)")
+        export = _export_in(model.parent, model_name) if model.parent.is_dir() else None
+        if export is None:
+            raise ValueError(f"{model} does not exist and {model.parent} holds no single movinet ONNX export to "
+                             f"stand for it; export one with `movinet export -c CONFIG -p WEIGHTS -o {model.parent}` "
+                             "and pass --model_file <dir>/<model>.onnx")
+        log.warning("%s is a Paddle Inference name; using the movinet export %s in the same directory", model, export)
+        model = export
+    if weights is not None and Path(weights).suffix != ".pdiparams":
+        raise ValueError(f"give either --model_file {model} (an ONNX export holds its weights) or -w {weights}, "
+                         "not both")
+    return str(model)
+
+
 def load_predictor(model_file: str | os.PathLike, *, use_gpu: bool = False, use_tensorrt: bool = False,
                    num_threads: int | None = None, model_name: str | None = None,
                    preprocessing: Preprocessing | None = None) -> Predictor:
@@ -454,36 +507,47 @@ def _resolve_entry(entry: str, base: Path) -> str:
 
 
 def _read_list_file(path: Path) -> list[str]:
-    """Paths of a list file: one per line, `#` comments; relative paths may be relative to the list."""
+    """Paths of a list file: one per line, `#` comments; relative paths may be relative to the list.
+
+    Lines are read as training reads video lists: `path` or `path label`, the label being the last
+    column, so a path may contain spaces (`my clip.mp4 3`).
+    """
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         entry = _resolve_entry(line, path.parent)
-        if not Path(entry).exists():
-            # PaddleVideo lists are `path label`: a line that is not itself a file is split.
-            entry = _resolve_entry(line.split()[0], path.parent)
+        columns = line.rsplit(maxsplit=1)
+        if not Path(entry).exists() and len(columns) == 2 and columns[1].lstrip("-").isdigit():
+            entry = _resolve_entry(columns[0], path.parent)  # a PaddleVideo `path label` line
         entries.append(entry)
     return entries
 
 
 def collect_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """Expand the inputs of `predict_files`: a file, a directory (its files, sorted), a .txt list.
+    """Expand the inputs of `predict_files`: a file, a directory (its video files, sorted), a .txt list.
 
-    Missing paths are kept: they become error results, not an exception.
+    Missing paths are kept: they become error results, not an exception. In a directory, files
+    without a video extension (`VIDEO_EXTENSIONS`: labels, notes, thumbnails) are not inputs.
 
     Raises:
-        ValueError: nothing to predict (empty list, empty directory).
+        ValueError: nothing to predict (empty list, a directory without video files).
     """
+    from movinet.data.video import VIDEO_EXTENSIONS
+
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[str] = []
     for item in items:
+        if "://" in str(item):
+            raise ValueError(f"{item} is a URL; `movinet predict` classifies files, directories and .txt lists of "
+                             f"files. For a stream use `movinet stream --input {item}`")
         path = Path(item).expanduser()
         if path.is_dir():
-            files = sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            files = sorted(str(p) for p in path.iterdir()
+                           if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
             if not files:
-                raise ValueError(f"directory {path} holds no files to predict")
+                raise ValueError(f"directory {path} holds no video files ({', '.join(VIDEO_EXTENSIONS)})")
             paths.extend(files)
         elif path.is_file() and path.suffix.lower() in _VIDEO_LIST_SUFFIXES:
             paths.extend(_read_list_file(path))

@@ -349,7 +349,7 @@ def run_stream(
         json_out: JSON lines, one per step plus a final `{"summary": ...}`: a path, "-" for stdout,
             or an open text stream.
         annotate: write the (resampled) video with the current top-k drawn on it to this file.
-        print_every: print every n-th step and the summary (0: print nothing). With
+        print_every: print every n-th step (0: none), and the summary in any case. With
             `json_out="-"` the text goes to stderr.
         out: text stream for printing (default stdout, or stderr as above).
 
@@ -364,10 +364,17 @@ def run_stream(
         raise ValueError(f"top_k and chunk must be >= 1, got {top_k} and {chunk}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if print_every < 0:
+        raise ValueError(f"print_every must be >= 0 (0: only the summary), got {print_every}")
+    if target_fps is not None and not target_fps > 0:  # `not >` also refuses NaN
+        default = predictor.preprocessing.stream_fps
+        raise ValueError(f"the frame rate must be positive, got --fps {target_fps:g}; "
+                         + (f"leave --fps out to feed the model's own {default:g} fps" if default
+                            else "give the rate the model was trained at, e.g. --fps 5"))
     if not predictor.is_stream:
         raise PredictorError(f"{predictor.model_name} is a base model and cannot classify a stream frame by "
                              "frame; use a *_stream model (its weights or its stream ONNX export)")
-    fps = float(target_fps or predictor.preprocessing.stream_fps or 0.0)
+    fps = float(target_fps if target_fps is not None else predictor.preprocessing.stream_fps or 0.0)
     if fps <= 0:
         raise ValueError("target_fps is needed: the model does not record the frame rate it was trained at")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
@@ -382,8 +389,7 @@ def run_stream(
         summary = loop.summary(str(source), fps, ended, error)
         if json_file is not None:
             print(json.dumps({"summary": summary.to_dict()}, ensure_ascii=False), file=json_file, flush=True)
-        if print_every > 0:
-            print(format_summary(summary), file=log, flush=True)
+        print(format_summary(summary), file=log, flush=True)
     return summary
 
 

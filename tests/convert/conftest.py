@@ -11,5 +11,5 @@ from tests.conftest import fixture_path
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The reference fixtures folder (the test skips, saying why, where it is absent)."""
+    """The reference fixtures folder (skips, saying why, where it is absent; fails under MOVINET_REQUIRE_FIXTURES)."""
     return fixture_path()

@@ -15,6 +15,7 @@ from movinet.data.config import DataConfig, SamplingConfig, TransformConfig
 from movinet.data.datasets import (
     Sample,
     SkippedSampleWarning,
+    UnreadableSplitError,
     VideoClipDataset,
     build_dataset,
     read_list_file,
@@ -176,7 +177,7 @@ def test_all_unreadable_raises_naming_the_files(tmp_path: Path) -> None:
         paths.append(tmp_path / name)
         paths[-1].write_bytes(b"")
     dataset = _dataset([Sample(path, 0) for path in paths], frames=4)
-    with pytest.warns(SkippedSampleWarning), pytest.raises(RuntimeError, match=r"(?s)x\.mp4.*y\.mp4"):
+    with pytest.warns(SkippedSampleWarning), pytest.raises(UnreadableSplitError, match=r"x\.mp4.*y\.mp4"):
         dataset[0]
 
 

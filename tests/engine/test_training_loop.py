@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from movinet.engine.checkpoint import load_checkpoint
 from movinet.engine.distributed import DistInfo
@@ -25,6 +26,7 @@ from movinet.engine.train import (
     train_one_epoch,
 )
 
+from tests.conftest import random_model
 from engine_helpers import RandomVideoDataset, tiny_config
 
 
@@ -78,6 +80,24 @@ def test_exported_weights_load_with_create_model(trained_run):
     last = load_checkpoint(result["last_checkpoint"])
     for key, value in model.state_dict().items():
         assert torch.equal(value, last["model"][key]), key
+
+
+def test_training_checkpoints_load_like_weights(trained_run, tmp_path):
+    """`load_model` reads a training checkpoint, and `export -p` takes one, as its help says."""
+    from movinet.data.preprocessing import Preprocessing
+    from movinet.export.onnx import export_from_weights
+    from movinet.weights import load_model
+
+    cfg, result = trained_run
+    from_pt, meta = load_model(result["last_checkpoint"])
+    from_safetensors, final_meta = load_model(result["final_weights"])
+    assert meta.preprocessing == final_meta.preprocessing == Preprocessing.from_config(cfg)
+    assert (meta.name, meta.num_classes) == (final_meta.name, final_meta.num_classes) == ("movinet_a0_base", 3)
+    for key, value in from_safetensors.state_dict().items():
+        assert torch.equal(from_pt.state_dict()[key], value), key
+    small = meta.preprocessing.with_size(frames=2, height=32, width=32)
+    exported = export_from_weights(result["last_checkpoint"], tmp_path, preprocessing=small)
+    assert exported.onnx_path.is_file() and exported.relative_error <= 1e-4
 
 
 def test_resume_continues_exactly_in_process(tmp_path):
@@ -138,6 +158,40 @@ def test_plan_loop_errors_and_accumulation(tmp_path):
     assert (plan.accumulate_steps, plan.micro_steps_per_epoch, plan.steps_per_epoch, plan.total_steps) == (4, 8, 2, 6)
     plan = plan_loop(tiny_config(tmp_path, train={"epochs": 10, "max_steps": 7}), 8, info)
     assert (plan.total_steps, plan.epochs) == (7, 2)
+
+
+def test_accumulated_update_is_the_mean_of_the_micro_batch_gradients(tmp_path):
+    """Two micro-batches of one clip, one SGD step: w1 = w0 - lr * (g1 + g2) / 2, both gradients at w0."""
+    from movinet.weights import load_model, save_weights
+
+    lr, data = 0.5, RandomVideoDataset(2)
+    sgd = {"name": "sgd", "momentum": 0.0, "weight_decay": 0.0}
+    # Start from perturbed weights: at a fresh init ReZero = 0 and no residual branch gets a gradient.
+    initial = save_weights(random_model("movinet_a0_base", num_classes=3), tmp_path / "initial.safetensors",
+                           model_name="movinet_a0_base")
+
+    def run(folder: str, rate: float) -> dict:
+        cfg = tiny_config(tmp_path / folder, train={"accumulate_steps": 2}, data={"batch_size": 1},
+                          optimizer=sgd, lr_schedule={"name": "constant", "base_lr": rate},
+                          model={"weights": str(initial)})
+        return fit(cfg, datasets={"train": data})
+
+    assert run("a", lr)["global_step"] == 1
+    # lr 0: the same initial weights, untouched; no dropout, as tiny_config trains
+    start, _ = load_model(run("zero", 0.0)["final_weights"], dropout=0.0)
+    start.train().zero_grad()
+    data.set_epoch(0)
+    for index in range(2):  # in train mode every micro-batch normalises with its own statistics
+        item = data[index]
+        F.cross_entropy(start(item["video"][None]), torch.tensor([item["label"]])).backward()
+    after, _ = load_model(tmp_path / "a" / "final.safetensors")
+    params = dict(after.named_parameters())
+    moved = 0
+    for name, param in start.named_parameters():
+        expected = param.detach() - lr * param.grad / 2
+        torch.testing.assert_close(params[name].detach(), expected, rtol=1e-4, atol=1e-6, msg=name)
+        moved += int(not torch.equal(params[name], param))
+    assert moved > 0.9 * len(params)  # every branch learns, not just the skips and the classifier
 
 
 def test_gradient_accumulation_counts_optimizer_steps(tmp_path):

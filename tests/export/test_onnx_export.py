@@ -12,7 +12,7 @@ import torch
 import movinet
 from movinet.export import onnx as onnx_export
 from movinet.export.onnx import ExportError, export_from_weights, export_onnx
-from tests.conftest import relative_error
+from tests.conftest import random_model, relative_error
 from tests.inference.assets import FRAMES, SIZE
 
 ort = pytest.importorskip("onnxruntime")
@@ -191,11 +191,29 @@ def test_copy_of_export_runs_without_movinet_metadata(stream_onnx, tmp_path):
 
 def test_training_form_stream_graph_takes_chunks(tmp_path):
     """`optimize=False` writes the training form as it is: its step takes any number of frames."""
-    from tests.conftest import random_model
-
     model = random_model("movinet_a0_stream")
     result = export_onnx(model, tmp_path, model_name="movinet_a0_stream", height=48, width=48, stream_steps=2,
                          optimize=False)
     meta = json.loads(result.json_path.read_text())
     assert meta["graph"] == "training" and meta["dynamic_axes"]["frames"] is True
     assert meta["verification"]["checks"][0].startswith("stream 3 steps") and result.relative_error <= TOLERANCE
+
+
+@pytest.mark.parametrize(("name", "causal"), [("movinet_a0_paddle", None), ("movinet_a0_base", True),
+                                               ("movinet_a3_stream", None)])
+def test_export_of_perturbed_models_matches_pytorch(name, causal, tmp_path):
+    """Every parameter, ReZero and positional-encoding scale and BN statistic perturbed: PaddleVideo's
+    padding, a causal 3D stream graph, and positional encodings with per-sample counters."""
+    model = random_model(name, causal=causal)
+    result = export_onnx(model, tmp_path, model_name=name, frames=3, height=48, width=48, stream_steps=3)
+    assert result.relative_error <= TOLERANCE and result.kind == ("stream" if model.causal else "base")
+    if model.causal:
+        graph = session(result.onnx_path)
+        video = torch.rand(2, 3, 2, 48, 48, generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            _, state = model.stream_step(video[:1, :, :1], model.init_state(1, 48, 48))
+            young = model.init_state(1, 48, 48)
+            state = {key: torch.cat([state[key], young[key]]) for key in state}
+            ref, _ = model.stream_step(video[:, :, 1:], state)
+        ours = graph.run(["logits"], _stream_inputs(model, video[:, :, 1:], state))[0]
+        assert relative_error(ours, ref.numpy()) <= TOLERANCE

@@ -122,7 +122,7 @@ def test_missing_corrupt_and_list_inputs(tmp_path, video, onnx_base):
     [missing] = predict_files(tmp_path / "nothing.mp4", onnx_base, progress=False)
     assert not missing.ok and "not found" in missing.error
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(ValueError, match="no files"):
+    with pytest.raises(ValueError, match="no video files"):
         predict_files(tmp_path / "empty_dir", onnx_base, progress=False)
 
 

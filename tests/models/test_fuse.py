@@ -7,23 +7,12 @@ import torch
 
 import movinet
 from movinet.models.fuse import fuse_batchnorm
-
-
-def with_random_bn(name: str) -> movinet.MoViNet:
-    model = movinet.create_model(name).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm3d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-    return model
+from tests.conftest import random_model
 
 
 @pytest.mark.parametrize("name", ["movinet_a0_base", "movinet_a0_stream", "movinet_a0_paddle"])
 def test_fused_model_computes_the_same_logits(name):
-    model = with_random_bn(name)
+    model = random_model(name)
     fused = fuse_batchnorm(model)
     assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # the original is untouched
@@ -33,7 +22,7 @@ def test_fused_model_computes_the_same_logits(name):
 
 
 def test_fused_stream_model_streams():
-    model = with_random_bn("movinet_a0_stream")
+    model = random_model("movinet_a0_stream")
     fused = fuse_batchnorm(model)
     video = torch.rand(1, 3, 4, 48, 48)
     state = fused.init_state(1, 48, 48)
