@@ -162,6 +162,10 @@ class Conv2dAct(nn.Module):
         pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
             x = pad_after(x, surplus)
+        return self.on_padded(x, pad)
+
+    def on_padded(self, x: Tensor, pad: tuple[int, int]) -> Tensor:
+        """The conv on an input that already carries the surplus padding after (see `forward`)."""
         return _activate_(F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups), self.activation)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
@@ -197,8 +201,12 @@ class TimeConv(nn.Module):
         else:  # 2D kernels per tap: (kt, C_out, C_in/g, kh, kw)
             self.register_buffer("kernels", weight.permute(2, 0, 1, 3, 4).contiguous())
 
-    def clip(self, x: Tensor, batch: int, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """x (B*T, C, H, W) -> (y (B*T, C_out, H', W'), last kt-1 input frames (B, C, kt-1, H, W) if causal)."""
+    def clip(self, x: Tensor, batch: int, history: Tensor | None,
+             padded: tuple[int, int] | None = None) -> tuple[Tensor, Tensor | None]:
+        """x (B*T, C, H, W) -> (y (B*T, C_out, H', W'), last kt-1 input frames (B, C, kt-1, H, W) if causal).
+
+        `padded`: x already carries the SAME surplus after (non-causal only); the symmetric part.
+        """
         frames = x.shape[0] // batch
         x5 = x.view(batch, frames, *x.shape[1:]).transpose(1, 2)  # (B, C, T, H, W): channels-last-3d strides
         last = None
@@ -207,9 +215,12 @@ class TimeConv(nn.Module):
                 history = channels_last_zeros((batch, x5.shape[1], self.buffer_frames, *x5.shape[3:]), x5)
             x5 = torch.cat([history.to(memory_format=torch.channels_last_3d), x5], dim=2)
             last = x5[:, :, -self.buffer_frames:].contiguous(memory_format=torch.channels_last_3d)
-        pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
-        if surplus is not None:
-            x5 = pad_after(x5, surplus)
+        if padded is not None:
+            pad = padded
+        else:
+            pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+            if surplus is not None:
+                x5 = pad_after(x5, surplus)
         y = F.conv3d(x5, self.weight, self.bias, (1, *self.stride), (self.time_padding, *pad), 1, self.groups)
         y = y.transpose(1, 2).reshape(batch * frames, *y.shape[1:2], *y.shape[3:])
         return _activate_(y, self.activation), last
@@ -279,13 +290,21 @@ class FastConvBlock(nn.Module):
     def stateful(self) -> bool:
         return self.time is not None and self.time.causal
 
-    def clip(self, x: Tensor, batch: int, state: State | None) -> tuple[Tensor, State]:
+    def first_padding(self) -> SpatialPadding:
+        """The padding rule of the first conv (the one that sees the block input)."""
+        return (self.spatial if self.spatial is not None else self.time).padding
+
+    def clip(self, x: Tensor, batch: int, state: State | None,
+             padded: tuple[int, int] | None = None) -> tuple[Tensor, State]:
+        """x (B*T, C, H, W) -> (y, new state entries); `padded`: x already carries the first
+        conv's SAME surplus (not for a causal 3D block), this is its symmetric padding."""
         if self.spatial is not None:
-            x = self.spatial(x)
+            x = self.spatial(x) if padded is None else self.spatial.on_padded(x, padded)
+            padded = None
         if self.time is None:
             return x, {}
         history = None if state is None or not self.stateful else state.get(self.time.buffer_key)
-        x, last = self.time.clip(x, batch, history)
+        x, last = self.time.clip(x, batch, history, padded)
         return x, ({self.time.buffer_key: last} if state is not None and self.stateful else {})
 
     def frame(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -425,6 +444,9 @@ class FastSkip(nn.Module):
             self.pool = SpatialPadding((skip.pool.kernel,) * 2, (skip.pool.stride,) * 2,
                                        None if pad is None else (pad[1], pad[2]))
             self.pool_kernel, self.pool_stride = skip.pool.kernel, skip.pool.stride
+            channels = skip.project.conv.in_channels
+            self.register_buffer("pool_ones", torch.ones(channels, 1, self.pool_kernel, self.pool_kernel))
+            self._counts: dict[tuple, Tensor] = {}
         weight, bias = fold_batchnorm(skip.project.conv, skip.project.bn)
         self.project = Conv2dAct(weight[:, :, 0], bias, (1, 1), 1, (0, 0), None)
 
@@ -436,8 +458,24 @@ class FastSkip(nn.Module):
         the end and is averaged over the cells it covers: the same windows, no padded copy.
         """
         (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
-        return F.avg_pool2d(x, self.pool_kernel, self.pool_stride, (h0, w0), ceil_mode=h1 > h0 or w1 > w0,
-                            count_include_pad=False)
+        if torch.jit.is_tracing():
+            return F.avg_pool2d(x, self.pool_kernel, self.pool_stride, (h0, w0), ceil_mode=h1 > h0 or w1 > w0,
+                                count_include_pad=False)
+        # Eagerly: window sums as a depthwise conv of ones (oneDNN, channels-last: several times
+        # faster than avg_pool2d here), times the cached reciprocal of each window's valid cells.
+        pad, surplus = self.pool.resolve(x.shape[-2], x.shape[-1])
+        summed = F.conv2d(x if surplus is None else pad_after(x, surplus), self.pool_ones, None, self.pool_stride,
+                          pad, 1, x.shape[1])
+        return summed.mul_(self._reciprocal_counts(x, pad, surplus))
+
+    def _reciprocal_counts(self, x: Tensor, pad: tuple[int, int], surplus: tuple[int, int, int, int] | None) -> Tensor:
+        key = (int(x.shape[-2]), int(x.shape[-1]), x.dtype, x.device)
+        if key not in self._counts:
+            ones = torch.ones((1, 1, *key[:2]), dtype=x.dtype, device=x.device)
+            kernel = torch.ones((1, 1, self.pool_kernel, self.pool_kernel), dtype=x.dtype, device=x.device)
+            counts = F.conv2d(ones if surplus is None else F.pad(ones, surplus), kernel, None, self.pool_stride, pad)
+            self._counts[key] = 1.0 / counts
+        return self._counts[key]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self._pooled(x) if self.pool is not None else x)
@@ -454,9 +492,25 @@ class FastBottleneck(nn.Module):
         self.projection = FastConvBlock(layer.projection, factor=layer.rezero.detach())
         self.skip = None if layer.skip is None else FastSkip(layer)
 
+    def _expanded(self, x: Tensor, batch: int) -> tuple[Tensor, tuple[int, int] | None]:
+        """The expansion's output, and the feature conv's symmetric padding if that output is
+        already padded. Where the feature conv needs TF SAME's extra cell (stride 2, even side),
+        the narrower block input is padded instead and the pointwise expansion's border (its
+        bias, activated) zeroed: one thin copy instead of a padded copy of the wide tensor."""
+        rule = self.feature.first_padding()
+        pad, surplus = rule.resolve(x.shape[-2], x.shape[-1])
+        causal_3d = self.feature.spatial is None and self.feature.time.causal
+        if surplus is None or causal_3d or torch.jit.is_tracing():
+            return self.expansion.clip(x, batch, None)[0], None
+        y = self.expansion.spatial(pad_after(x, surplus))
+        height, width = x.shape[-2], x.shape[-1]
+        y[..., height:, :].zero_()
+        y[..., :height, width:].zero_()
+        return y, pad
+
     def clip(self, x: Tensor, batch: int, state: State | None) -> tuple[Tensor, State]:
-        y, _ = self.expansion.clip(x, batch, None)
-        y, new_state = self.feature.clip(y, batch, state)
+        y, padded = self._expanded(x, batch)
+        y, new_state = self.feature.clip(y, batch, state, padded)
         if self.se is not None:
             y, se_state = self.se.clip(y, batch, state)
             new_state.update(se_state)
@@ -512,17 +566,22 @@ class InferenceMoViNet(nn.Module):
         hidden = _activate_(F.linear(features, self.hidden_weight, self.hidden_bias), self.classifier_activation)
         return F.linear(hidden, self.logits_weight, self.logits_bias)
 
-    @staticmethod
-    def _frames_as_batch(video: Tensor) -> Tensor:
-        """(B, 3, T, H, W) -> (B*T, 3, H, W) channels-last (one copy)."""
+    def _stem_clip(self, video: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """The stem on (B, 3, T, H, W): frames as the batch axis, channels-last. A 2D stem's input
+        is laid out and padded (TF SAME's surplus) in one copy."""
         b, c, t, h, w = video.shape
         frames = video.transpose(1, 2).reshape(b * t, c, h, w)  # a view when B == 1
-        return frames.contiguous(memory_format=torch.channels_last)
+        conv = self.stem.spatial
+        if self.stem.time is not None or conv is None:
+            return self.stem.clip(frames.contiguous(memory_format=torch.channels_last), b, state)
+        pad, surplus = conv.padding.resolve(h, w)
+        x = pad_after(frames, surplus) if surplus is not None else frames.contiguous(memory_format=torch.channels_last)
+        return conv.on_padded(x, pad), {}
 
     def _clip_features(self, video: Tensor, state: State | None) -> tuple[Tensor, State]:
         """Whole clip or a chunk of a stream: video (B, 3, T, H, W) -> (features (B, C_head), updates)."""
         batch, frames = video.shape[0], video.shape[2]
-        x, new_state = self.stem.clip(self._frames_as_batch(video), batch, state)
+        x, new_state = self._stem_clip(video, state)
         for layer in self.layers:
             x, layer_state = layer.clip(x, batch, state)
             new_state.update(layer_state)

@@ -10,6 +10,7 @@ with the state compared key by key. The fixture parity tests run through the fas
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -162,18 +163,24 @@ def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_for
 
 @pytest.mark.parametrize("padding", [None, (0, 1, 1), (0, 0, 0)])  # TF SAME, and PaddleVideo's two
 def test_shortcut_pool_equals_the_training_pool_at_every_size(padding):
-    """One avg_pool2d (ceil_mode for SAME's extra cell) gives the training form's windows."""
+    """The eager window sums and the exported avg_pool2d (ceil_mode for SAME's extra cell) give the
+    training form's windows."""
     from movinet.models.layers import SpatialAvgPool
     from movinet.models.optimize import FastSkip
 
     layer = random_model("movinet_a0_base").blocks[1][0]  # a layer with a strided shortcut
     layer.skip.pool = SpatialAvgPool(3, 2, padding)
     skip = FastSkip(layer)
+    channels = layer.skip.project.conv.in_channels
     for size in range(3, 24):
-        x = torch.randn(2, 4, 1, size, size + 1)
+        x = torch.randn(2, channels, 1, size, size + 1)
         ref = layer.skip.pool(x)[:, :, 0]
-        ours = skip._pooled(x[:, :, 0].contiguous(memory_format=torch.channels_last))
-        torch.testing.assert_close(ours, ref, msg=f"size {size}")
+        frames = x[:, :, 0].contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(skip._pooled(frames), ref, msg=f"size {size}")
+        with warnings.catch_warnings():  # the tracer warns about the (by design constant) padding arithmetic
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(lambda t: skip._pooled(t), frames, check_trace=False)  # the exported form
+        torch.testing.assert_close(traced(frames), ref, msg=f"traced, size {size}")
 
 
 def test_pad_after_equals_zero_padding_and_keeps_the_layout():
