@@ -6,18 +6,26 @@
     logits, state = fast.stream_step(clip, state)     # clip (B, 3, t, H, W), any t >= 1
 
 Folded when it is built (exact up to float rounding):
-  * every BatchNorm into the weight and bias of the conv before it;
+  * every BatchNorm into the weight and bias of the conv before it (`fuse.fold_batchnorm`);
   * the ReZero scalar into the projection conv (nothing nonlinear follows it in the branch);
   * the hard-sigmoid gate's `+3` and `x0.16667` into the SE expand conv (a clamp remains);
-  * the SAME padding of each conv and pool resolved once per frame size (then cached).
-How it runs (the levers measured in `benchmarks/bench_speed.py`):
-  * frames on the batch axis, (B*T, C, H, W) channels-last: every 1x1 and spatial conv is a 2D
-    oneDNN conv; a (kt, kh, kw) conv is one channels-last 3D conv on a free 5D view of that
-    tensor (faster here than a sum of kt time-shifted 2D depthwise convs);
-  * one stream frame (t == 1) runs a per-frame graph on (B, C, H, W): the causal temporal
-    depthwise conv is a weighted sum of the buffered frames, running pools one multiply-add.
+  * the SAME padding of each conv and pool resolved once per frame size (then cached, and baked
+    into an exported graph).
+How it runs (each lever measured; see README "Benchmarks"):
+  * clips: frames on the batch axis, (B*T, C, H, W) channels-last. Every 1x1 and spatial conv is
+    a 2D oneDNN conv; a (kt, kh, kw) conv is one channels-last 3D conv on a free 5D view of that
+    tensor (1.7x faster here than a sum of kt time-shifted 2D depthwise convs, 7x faster than NCDHW). TF
+    SAME's extra cell at stride 2 is padded on the narrow block input before the pointwise
+    expansion; shortcut pools are depthwise window sums times cached reciprocal counts.
+  * one stream frame (t == 1): a per-frame graph on (B, C, H, W). The causal temporal depthwise
+    conv is a weighted sum of the buffered frames (one grouped conv in an exported graph),
+    running pools one multiply-add, SE a pair of 1x1 convs on (B, C, 1, 1) maps, and every
+    reshape has constant sizes, so the exported step has no shape arithmetic.
+  * `optimize_for_inference` asks glibc to keep freed memory (`keep_freed_memory`): activations
+    of tens of MB are otherwise mapped and page-faulted anew on every call.
 The stream state in and out is the public state dict of the training form (same keys, shapes,
-dtypes and values), so a stream can move between the two forms at any frame.
+dtypes and values; buffers are stored channels-last), so a stream can move between the two forms
+at any frame.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from movinet.models.layers import (
     HardSwish,
     SqueezeExcite,
     State,
+    frame_count,
     same_padding,
 )
 from movinet.models.fuse import fold_batchnorm
@@ -320,11 +329,6 @@ class FastConvBlock(nn.Module):
 # Pools, squeeze-excitation, the bottleneck
 
 
-def _counts(state: State | None, key: str, batch: int, device: torch.device) -> Tensor:
-    count = None if state is None else state.get(key)
-    return count if count is not None else torch.zeros(batch, dtype=torch.int64, device=device)
-
-
 class FastSqueezeExcite(nn.Module):
     """Squeeze-excitation with folded gate constants; state keys as `layers.SqueezeExcite`."""
 
@@ -378,7 +382,7 @@ class FastSqueezeExcite(nn.Module):
                 pooled = means.mean(1, keepdim=True)
             else:
                 running = means.cumsum(1)
-                count = _counts(state, self.count_key, batch, x.device)
+                count = frame_count(state or {}, self.count_key, means)
                 if state is not None and self.sum_key in state:
                     running = running + state[self.sum_key].view(batch, 1, channels)
                 steps = torch.arange(1, frames + 1, device=x.device)[None, :] + count[:, None]  # (B, T)
@@ -391,7 +395,7 @@ class FastSqueezeExcite(nn.Module):
             else:
                 squeezed = torch.cat([pooled.expand(-1, frames, -1), means], dim=2)
         if self.pos_key is not None:
-            start = _counts(state, self.pos_key, batch, x.device) if state is not None else None
+            start = frame_count(state, self.pos_key, means) if state is not None else None
             positions = torch.arange(squeezed.shape[1], device=x.device)[None, :]
             if start is not None:
                 positions = positions + start[:, None]
@@ -414,14 +418,14 @@ class FastSqueezeExcite(nn.Module):
         if self.se_type == "2d":
             squeezed = means
         else:
-            count = _counts(state, self.count_key, x.shape[0], x.device) + 1
+            count = frame_count(state, self.count_key, x) + 1
             previous = state.get(self.sum_key)
             running = means if previous is None else previous.view(-1, channels, 1, 1) + means
             pooled = running * (1.0 / count.to(x.dtype)).view(-1, 1, 1, 1)
             new_state = {self.sum_key: running.unsqueeze(2), self.count_key: count}
             squeezed = pooled if self.se_type == "3d" else torch.cat([pooled, means], dim=1)
         if self.pos_key is not None:
-            start = _counts(state, self.pos_key, x.shape[0], x.device)
+            start = frame_count(state, self.pos_key, x)
             new_state[self.pos_key] = start + 1
             encoding = self._position_encoding(start.view(-1, 1)).to(x.dtype)  # (B, 1, C_in)
             squeezed = squeezed + self.pos_scale * encoding.view(-1, self.squeezed_channels, 1, 1)
@@ -446,7 +450,7 @@ class FastSkip(nn.Module):
             self.pool_kernel, self.pool_stride = skip.pool.kernel, skip.pool.stride
             channels = skip.project.conv.in_channels
             self.register_buffer("pool_ones", torch.ones(channels, 1, self.pool_kernel, self.pool_kernel))
-            self._counts: dict[tuple, Tensor] = {}
+            self._reciprocals: dict[tuple, Tensor] = {}
         weight, bias = fold_batchnorm(skip.project.conv, skip.project.bn)
         self.project = Conv2dAct(weight[:, :, 0], bias, (1, 1), 1, (0, 0), None)
 
@@ -470,12 +474,12 @@ class FastSkip(nn.Module):
 
     def _reciprocal_counts(self, x: Tensor, pad: tuple[int, int], surplus: tuple[int, int, int, int] | None) -> Tensor:
         key = (int(x.shape[-2]), int(x.shape[-1]), x.dtype, x.device)
-        if key not in self._counts:
+        if key not in self._reciprocals:
             ones = torch.ones((1, 1, *key[:2]), dtype=x.dtype, device=x.device)
             kernel = torch.ones((1, 1, self.pool_kernel, self.pool_kernel), dtype=x.dtype, device=x.device)
             counts = F.conv2d(ones if surplus is None else F.pad(ones, surplus), kernel, None, self.pool_stride, pad)
-            self._counts[key] = 1.0 / counts
-        return self._counts[key]
+            self._reciprocals[key] = 1.0 / counts
+        return self._reciprocals[key]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self._pooled(x) if self.pool is not None else x)
@@ -589,7 +593,7 @@ class InferenceMoViNet(nn.Module):
         means = spatial_mean(x).view(batch, frames, -1)  # (B, T, C)
         if state is None:
             return means.mean(1), new_state
-        count = _counts(state, self.head_count_key, batch, x.device) + frames
+        count = frame_count(state, self.head_count_key, means) + frames
         running = means.sum(1)
         if self.head_sum_key in state:
             running = running + state[self.head_sum_key].view(batch, -1)
@@ -606,7 +610,7 @@ class InferenceMoViNet(nn.Module):
         x, _ = self.head.frame(x, state)
         means = spatial_mean(x)
         channels = self.num_features
-        count = _counts(state, self.head_count_key, means.shape[0], x.device) + 1
+        count = frame_count(state, self.head_count_key, means) + 1
         previous = state.get(self.head_sum_key)
         running = means if previous is None else previous.view(-1, channels) + means
         new_state[self.head_sum_key] = running.view(-1, channels, 1, 1, 1)
