@@ -164,11 +164,14 @@ class TorchPredictor(Predictor):
 
         from movinet.models.registry import get_model_info
 
+        from movinet.models.movinet import MoViNet
         from movinet.models.optimize import optimize_for_inference
 
         try:
             self.device = torch.device(device)
-            self.model = optimize_for_inference(model.to(self.device).eval())  # same logits, faster
+            model = model.to(self.device).eval()
+            # A MoViNet runs in its inference form (same logits, faster); anything else as given.
+            self.model = optimize_for_inference(model) if isinstance(model, MoViNet) else model
         except (RuntimeError, AssertionError) as error:
             raise PredictorError(f"cannot use device {device!r}: {error}") from None
         info = get_model_info(model_name)
