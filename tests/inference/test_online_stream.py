@@ -119,3 +119,52 @@ def test_source_dropping_mid_way_ends_cleanly(monkeypatch, video, torch_stream):
     monkeypatch.setattr(video_module, "iter_frames", dropping)
     summary = run_stream(video, predictor=torch_stream, target_fps=5, print_every=0)
     assert (summary.frames, summary.ended) == (3, "error") and "connection reset" in summary.error
+
+
+def test_read_ahead_yields_in_order_raises_where_the_source_failed_and_stops_early():
+    from movinet.inference.stream import read_ahead
+
+    assert list(read_ahead(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield from range(5)
+        raise VideoDecodeError("dropped")
+
+    seen = []
+    with pytest.raises(VideoDecodeError, match="dropped"):
+        for item in read_ahead(failing()):
+            seen.append(item)
+    assert seen == list(range(5))
+    closed = []
+
+    def endless():
+        try:
+            count = 0
+            while True:
+                yield count
+                count += 1
+        finally:
+            closed.append(True)
+
+    frames = read_ahead(endless(), depth=2)
+    assert [next(frames) for _ in range(4)] == [0, 1, 2, 3]
+    frames.close()  # the consumer stops: the producer thread ends and closes its source
+    assert closed == [True]
+
+
+def test_only_the_frames_the_resampling_keeps_are_converted(monkeypatch, video):
+    """A 25 -> 5 fps stream converts one decoded frame in five to RGB, with the same pixels."""
+    calls = []
+    real = video_module._to_rgb
+
+    def counting(frame):
+        calls.append(frame.pts)
+        return real(frame)
+
+    all_frames = [frame for _, frame in video_module.iter_frames(video)]
+    monkeypatch.setattr(video_module, "_to_rgb", counting)
+    kept = list(video_module.iter_frames(video, target_fps=5))
+    assert 0 < len(calls) == len(kept) < len(all_frames)
+    fps = video_module.open_video(video).fps
+    for (time, frame) in kept:
+        assert np.array_equal(frame, all_frames[int(round(time * fps))])

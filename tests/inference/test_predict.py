@@ -160,3 +160,36 @@ def test_torch_predictor_checks_the_model(base_weights, torch_base):
     with pytest.raises(PredictorError, match="base model"):
         torch_base.init_state()
     assert torch_base.kind == "base" and torch_base.num_classes == 600
+
+
+def test_the_onnx_path_of_predict_and_stream_imports_no_torch(video, base_onnx, stream_onnx):
+    """A fresh interpreter predicts a file and streams it with ONNX models and never loads torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from movinet.inference.predict import OnnxPredictor, predict_files\n"
+        "from movinet.inference.stream import run_stream\n"
+        f"[result] = predict_files({str(video)!r}, OnnxPredictor({str(base_onnx)!r}, num_threads=1), progress=False)\n"
+        "assert result.error is None, result.error\n"
+        f"summary = run_stream({str(video)!r}, predictor=OnnxPredictor({str(stream_onnx)!r}, num_threads=1), "
+        "print_every=0, max_frames=3)\n"
+        "assert summary.frames == 3\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=repo,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_predict_files_decodes_ahead_and_keeps_the_input_order(tmp_path, video, onnx_base):
+    """Files are decoded one batch ahead of the model; results stay in input order, errors per file."""
+    missing = tmp_path / "missing.mp4"
+    inputs = [str(video), str(missing), str(video)]
+    results = predict_files(inputs, onnx_base, progress=False)
+    assert [r.path for r in results] == inputs
+    assert results[1].error and not results[0].error and not results[2].error
+    assert results[0].classes == results[2].classes and results[0].scores == pytest.approx(results[2].scores)
