@@ -55,6 +55,7 @@ from movinet.models.movinet import MoViNet
 
 HARD_SIGMOID_SLOPE = 0.16667  # TF's literal (see layers.HardSigmoid)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
+_ONEDNN_MIN_BATCH = 16  # from this batch on PyTorch runs 1x1 convs in oneDNN (see Conv2dAct._matmul)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,8 +167,13 @@ class Conv2dAct(nn.Module):
         self.register_buffer("bias", bias.contiguous())
         self.stride, self.groups, self.activation = stride, groups, activation
         self.padding = SpatialPadding((weight.shape[2], weight.shape[3]), stride, padding)
+        self.pointwise = tuple(weight.shape[2:]) == (1, 1) and tuple(stride) == (1, 1) and groups == 1
+        if self.pointwise:  # (C_in, C_out) for the matmul form
+            self.register_buffer("weight_t", weight[:, :, 0, 0].t().contiguous())
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.pointwise and x.shape[0] < _ONEDNN_MIN_BATCH and not torch.jit.is_tracing():
+            return self._matmul(x)
         pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
             x = pad_after(x, surplus)
@@ -176,6 +182,16 @@ class Conv2dAct(nn.Module):
     def on_padded(self, x: Tensor, pad: tuple[int, int]) -> Tensor:
         """The conv on an input that already carries the surplus padding after (see `forward`)."""
         return _activate_(F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups), self.activation)
+
+    def _matmul(self, x: Tensor) -> Tensor:
+        """A 1x1 conv as one matmul on the channels-last (N*H*W, C) view.
+
+        For a batch under 16 on one thread PyTorch runs 1x1 convs outside oneDNN, on NCHW copies
+        of channels-last inputs and outputs; the matmul needs no copy (a stream frame's case).
+        """
+        n, _, h, w = x.shape
+        y = torch.addmm(self.bias, x.permute(0, 2, 3, 1).reshape(n * h * w, -1), self.weight_t)
+        return _activate_(y, self.activation).view(n, h, w, -1).permute(0, 3, 1, 2)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return self.padding.output_size(height, width)
@@ -429,6 +445,8 @@ class FastSqueezeExcite(nn.Module):
             new_state[self.pos_key] = start + 1
             encoding = self._position_encoding(start.view(-1, 1)).to(x.dtype)  # (B, 1, C_in)
             squeezed = squeezed + self.pos_scale * encoding.view(-1, self.squeezed_channels, 1, 1)
+        if not torch.jit.is_tracing():  # eagerly two small matmuls are cheaper than two 1x1 convs
+            return x * self._gate(squeezed.view(-1, self.squeezed_channels)).view(-1, channels, 1, 1), new_state
         hidden = _activate_(F.conv2d(squeezed, self.reduce_weight[:, :, None, None], self.reduce_bias),
                             self.activation)
         gate = F.conv2d(hidden, self.expand_weight[:, :, None, None], self.expand_bias)
