@@ -14,8 +14,7 @@ line and the registry work without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from movinet._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,14 +36,4 @@ _EXPORTS = {
 
 __all__ = [*_EXPORTS, "__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'movinet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("__version__",))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,29 +25,26 @@ def _temp_path(path: Path) -> Path:
     return path.parent / f".{path.name}{TEMP_MARK}{os.getpid()}"
 
 
-def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files that killed writes of `path` left beside it; returns them."""
-    path = Path(path)
+def _remove_all(paths: Iterable[Path]) -> list[Path]:
     removed = []
-    for stale in path.parent.glob(f".{path.name}{TEMP_MARK}*"):
+    for stale in paths:
         try:
             stale.unlink()
             removed.append(stale)
         except FileNotFoundError:
             pass
     return removed
+
+
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed writes of `path` left beside it; returns them."""
+    path = Path(path)
+    return _remove_all(path.parent.glob(f".{path.name}{TEMP_MARK}*"))
 
 
 def remove_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete every temporary file of an interrupted write in `directory`; returns them."""
-    removed = []
-    for stale in Path(directory).glob(f".*{TEMP_MARK}*"):
-        try:
-            stale.unlink()
-            removed.append(stale)
-        except FileNotFoundError:
-            pass
-    return removed
+    return _remove_all(Path(directory).glob(f".*{TEMP_MARK}*"))
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:

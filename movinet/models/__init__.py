@@ -6,8 +6,7 @@ imported on first use (PEP 562), so the registry is usable without importing tor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from movinet._lazy import lazy_exports
 
 _EXPORTS = {
     "MODELS": "movinet.models.registry",
@@ -24,14 +23,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'movinet.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
