@@ -32,7 +32,7 @@ from movinet.inference.predict import OnnxPredictor, TorchPredictor, predict_fil
 from movinet.inference.stream import run_stream
 from movinet.weights import save_weights
 
-from bench_models import median_seconds  # noqa: E402  (sibling script: benchmarks/ is on sys.path)
+from timing import median_seconds  # noqa: E402  (sibling script: benchmarks/ is on sys.path)
 
 SIZE, FRAMES = 172, 50
 

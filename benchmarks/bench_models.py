@@ -15,23 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 
 import torch
 
 import movinet
-
-
-def median_seconds(fn, runs: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds  # sibling script: benchmarks/ is on sys.path
 
 
 def bench_base(frames: int, runs: int) -> float:

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timing import timed  # sibling script: benchmarks/ is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 ANCHORS = REPO.parent / "shared" / "anchors"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -48,17 +50,6 @@ def benchmark_clip() -> Any:
 
     clip = np.random.default_rng(0).uniform(0.0, 1.0, (1, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
     return np.ascontiguousarray(clip.transpose(0, 4, 1, 2, 3))
-
-
-def timed(fn, runs: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def torch_model(name: str, form: str, threads: int):

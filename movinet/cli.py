@@ -52,7 +52,7 @@ def cmd_configs(args: argparse.Namespace) -> int:
     width = max(len(name) for name in names)
     for name in names:
         print(f"{name:<{width}}  {config_summary(name)}")
-    print(f"\nuse one with -c NAME (a file of that name in the working directory wins); "
+    print("\nuse one with -c NAME (a file of that name in the working directory wins); "
           "`movinet configs NAME > my.yaml` copies it to edit")
     return 0
 

@@ -24,7 +24,6 @@ seed's data layout (extracted frames, `frame_dir num_frames label` lists under `
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import movinet
 from movinet.models.fuse import fuse_batchnorm
 from tests.conftest import random_model
 
