@@ -162,10 +162,9 @@ class TorchPredictor(Predictor):
                preprocessing: Preprocessing | None) -> None:
         import torch
 
-        from movinet.models.registry import get_model_info
-
         from movinet.models.movinet import MoViNet
         from movinet.models.optimize import optimize_for_inference
+        from movinet.models.registry import get_model_info
 
         try:
             self.device = torch.device(device)
