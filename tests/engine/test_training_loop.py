@@ -57,7 +57,7 @@ def test_fit_writes_the_run_directory(trained_run):
     assert {"config.yaml", "config.json", "train.log", "train_log.jsonl", "last.pt", "epoch_00001.pt",
             "epoch_00002.pt", "best.safetensors", "final.safetensors", "training_curves.png"} <= names
     assert result["epochs"] == 2 and result["global_step"] == 6  # 6 samples / batch 2 = 3 steps per epoch
-    records = [json.loads(line) for line in open(result["log"])]
+    records = [json.loads(line) for line in Path(result["log"]).read_text().splitlines()]
     assert [r["type"] for r in records].count("val") == 2
     train = [r for r in records if r["type"] == "train"]
     assert [r["global_step"] for r in train] == [1, 2, 3, 4, 5, 6]
@@ -66,7 +66,7 @@ def test_fit_writes_the_run_directory(trained_run):
 
 def test_best_model_line_like_paddlevideo(trained_run):
     cfg, result = trained_run
-    text = open(f"{cfg.train.output_dir}/train.log").read()
+    text = Path(cfg.train.output_dir, "train.log").read_text()
     lines = re.findall(r"Already save the best model \(top1 acc\)(\d\.\d{4})$", text, flags=re.M)
     assert lines, text
     assert float(lines[-1]) == pytest.approx(result["best_top1"], abs=1e-4)
@@ -110,7 +110,8 @@ def test_resume_continues_exactly_in_process(tmp_path):
     a, b = load_checkpoint(straight["last_checkpoint"]), load_checkpoint(resumed["last_checkpoint"])
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    epochs = [json.loads(line)["epoch"] for line in open(resumed["log"]) if '"type": "epoch"' in line]
+    epochs = [json.loads(line)["epoch"] for line in Path(resumed["log"]).read_text().splitlines()
+              if '"type": "epoch"' in line]
     assert epochs == [1, 2]
 
 
