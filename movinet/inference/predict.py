@@ -30,7 +30,6 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +37,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from movinet.data.preprocessing import Preprocessing
+from movinet.inference.readahead import read_ahead
 from movinet.models.streaming import stream_clip
 
 State = dict[str, Any]
@@ -612,18 +612,14 @@ def predict_files(
         raise ValueError(f"top_k and batch_size must be >= 1, got {top_k} and {batch_size}")
     paths = collect_inputs(inputs)
     batches = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
+    # The next batches are decoded and preprocessed while the model runs on this one, so a list of
+    # videos costs max(decode, model) per video, not the sum.
+    loaded = read_ahead((_load_batch(batch, predictor.preprocessing) for batch in batches), depth=1)
     results: list[Result] = []
-    # The next batch is decoded and preprocessed while the model runs on this one (PyAV and Pillow
-    # release the GIL), so a list of videos costs max(decode, model) per video, not the sum.
-    with tqdm(total=len(paths), desc="predict", unit="video", disable=not progress, file=sys.stderr) as bar, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="movinet-decode") as decoder:
-        pending = decoder.submit(_load_batch, batches[0], predictor.preprocessing)
-        for index, batch in enumerate(batches):
-            loaded = pending.result()
-            if index + 1 < len(batches):
-                pending = decoder.submit(_load_batch, batches[index + 1], predictor.preprocessing)
-            results.extend(_classify_batch(loaded, predictor, top_k))
-            bar.update(len(batch))
+    with tqdm(total=len(paths), desc="predict", unit="video", disable=not progress, file=sys.stderr) as bar:
+        for batch in loaded:
+            results.extend(_classify_batch(batch, predictor, top_k))
+            bar.update(len(batch[0]))
     return results
 
 

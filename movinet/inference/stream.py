@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -33,6 +31,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from movinet.inference.predict import Predictor, PredictorError, softmax, top_k_of
+from movinet.inference.readahead import read_ahead
 from movinet.models.streaming import stream_clip
 
 TopK = list[tuple[int, str | None, float]]
@@ -226,57 +225,6 @@ def _open_frames(source: str | int, target_fps: float) -> Any:
         yield from frames
 
     return read_ahead(chained())
-
-
-_END = object()
-
-
-def read_ahead(frames: Any, depth: int = 8) -> Any:
-    """Iterate `frames` in a background thread, up to `depth` items ahead of the consumer.
-
-    Decoding (PyAV releases the GIL) then overlaps with the model step, so a file streams at
-    about max(decode, step) per frame instead of their sum. Errors of the source are raised in
-    the consumer at the point they occurred; stopping early stops the thread.
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in frames:
-                while not stop.is_set():
-                    try:
-                        items.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put((_END, None))
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
-            items.put((_END, error))
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="movinet-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = items.get()
-            if item is _END:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                items.get(timeout=0.1)  # unblock a producer waiting to put
-            except queue.Empty:
-                pass
 
 
 class _Loop:

@@ -122,7 +122,7 @@ def test_source_dropping_mid_way_ends_cleanly(monkeypatch, video, torch_stream):
 
 
 def test_read_ahead_yields_in_order_raises_where_the_source_failed_and_stops_early():
-    from movinet.inference.stream import read_ahead
+    from movinet.inference.readahead import read_ahead
 
     assert list(read_ahead(iter(range(50)), depth=3)) == list(range(50))
 
