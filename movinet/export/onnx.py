@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from movinet.data.preprocessing import Preprocessing
 from movinet.models.movinet import MoViNet
-from movinet.models.optimize import InferenceMoViNet, optimize_for_inference
+from movinet.models.optimize import optimize_for_inference
 from movinet.models.registry import get_model_info
 from movinet.models.streaming import stream_chunks
 
@@ -98,7 +98,7 @@ class ExportResult:
 class _ClipGraph(nn.Module):
     """video (B, 3, T, H, W) -> logits (B, classes)."""
 
-    def __init__(self, model: MoViNet | InferenceMoViNet) -> None:
+    def __init__(self, model: MoViNet) -> None:
         super().__init__()
         self.model = model
 
@@ -109,7 +109,7 @@ class _ClipGraph(nn.Module):
 class _StepGraph(nn.Module):
     """(video, *state tensors in `keys` order) -> (logits, *new state tensors in the same order)."""
 
-    def __init__(self, model: MoViNet | InferenceMoViNet, keys: list[str]) -> None:
+    def __init__(self, model: MoViNet, keys: list[str]) -> None:
         super().__init__()
         self.model = model
         self.keys = keys
@@ -297,7 +297,7 @@ def export_onnx(
     was_training = model.training
     try:
         model.eval()
-        graph_model = optimize_for_inference(model) if optimize else model
+        graph_model = optimize_for_inference(model, target="export") if optimize else model
         spec = _export_graph(graph_model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
                              opset=opset, model_name=model_name)
         spec["graph"] = "inference" if optimize else "training"
@@ -318,14 +318,14 @@ def export_onnx(
                         None if verification is None else verification.relative_error)
 
 
-def _export_graph(model: MoViNet | InferenceMoViNet, path: Path, prep: Preprocessing, *, batch_size: int,
+def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size: int,
                   dynamic_spatial: bool, opset: int, model_name: str) -> dict[str, Any]:
     """Write the ONNX graph; returns the input/output/state description for the sidecar."""
     height, width = prep.height, prep.width
     dynamic_frames = True
     if model.causal:
         # The inference form's stream step is a per-frame graph: one frame per call.
-        dynamic_frames = not isinstance(model, InferenceMoViNet)
+        dynamic_frames = model.inference_target is None
         states = _state_spec(model, batch_size, height, width)
         keys = [entry["key"] for entry in states]
         zero = model.init_state(batch_size, height, width)

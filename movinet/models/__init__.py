@@ -15,7 +15,6 @@ _EXPORTS = {
     "get_model_info": "movinet.models.registry",
     "list_models": "movinet.models.registry",
     "MoViNet": "movinet.models.movinet",
-    "InferenceMoViNet": "movinet.models.optimize",
     "optimize_for_inference": "movinet.models.optimize",
     "stream_chunks": "movinet.models.streaming",
     "stream_clip": "movinet.models.streaming",

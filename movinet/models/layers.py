@@ -188,8 +188,10 @@ class ConvBNActivation(nn.Module):
     (1, kh, kw) -> `bn` -> act, then a temporal depthwise-or-full conv (kt, 1, 1) -> `bn_t` -> act.
     Otherwise one (kt, kh, kw) conv -> `bn` -> act. `temporal_padding` is the block's rule: the
     zero frames its temporal conv pads on both sides (0 for a causal block, which prepends frames
-    itself). The subclasses say how time is padded and whether a state comes back.
+    itself). The subclasses say how time is padded and whether a state comes back (`stateful`).
     """
+
+    stateful = False
 
     def __init__(
         self,
@@ -291,6 +293,8 @@ class CausalConvBlock(ConvBNActivation):
     State: `{prefix}.buffer` (B, C, kt-1, H, W), the last kt-1 frames seen by the temporal conv.
     """
 
+    stateful = True
+
     def __init__(
         self,
         in_channels: int,
@@ -353,16 +357,17 @@ def make_conv_block(in_channels: int, out_channels: int, kernel_size: Triple = (
 
 
 def apply_conv_block(block: nn.Module, x: Tensor, state: State | None) -> tuple[Tensor, State]:
-    """Run a block made by `make_conv_block` on a stateful path: a stateless block adds no state."""
-    if isinstance(block, CausalConvBlock):
+    """Run a conv block (made by `make_conv_block`, or its folded form) on a stateful path: a
+    stateless block adds no state."""
+    if block.stateful:
         return block(x, state)
     return block(x), {}
 
 
 def conv_block_state_shapes(block: nn.Module, batch: int, height: int,
                             width: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Stream state shapes of a block made by `make_conv_block` (none for a stateless one)."""
-    return block.state_shapes(batch, height, width) if isinstance(block, CausalConvBlock) else {}
+    """Stream state shapes of a conv block (none for a stateless one)."""
+    return block.state_shapes(batch, height, width) if block.stateful else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,6 +407,10 @@ class TemporalAveragePool(nn.Module):
             return x.mean(2, keepdim=True), {}
         previous = state.get(sum_key)
         count = frame_count(state, count_key, x)
+        if frames == 1:  # one frame of a stream: the cumulative and the running mean are one add
+            running = x if previous is None else x + previous
+            count = count + 1
+            return running / count.to(x.dtype).view(-1, 1, 1, 1, 1), {sum_key: running, count_key: count}
         if self.causal:
             running = x.cumsum(2)
             if previous is not None:
@@ -449,11 +458,39 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C, T, 1, 1) -> same shape."""
-        frames, channels = x.shape[2], x.shape[1]
+        frames, channels = x.shape[2], int(x.shape[1])  # channels never vary: a constant in traced graphs
         count_key = f"{self.state_prefix}.count"
         start = frame_count(state, count_key, x) if state is not None else None
         out = x + self.scale * self.encoding(start, frames, channels, x)
         return out, ({} if state is None else {count_key: start + frames})
+
+
+def squeeze_frames(frame_means: Tensor, state: State | None, *, se_type: str, causal: bool,
+                   pool: TemporalAveragePool, pos_enc: PositionalEncoding | None) -> tuple[Tensor, State]:
+    """The squeeze of `SqueezeExcite` (and of its folded form) from the per-frame means.
+
+    Args:
+        frame_means: (B, C, T, 1, 1) spatial means of each frame.
+        state: None (whole clip) or the stream state (`pool` and `pos_enc` read their keys).
+
+    Returns:
+        ((B, C or 2C, T or 1, 1, 1) squeezed input of the excitation, new state entries).
+    """
+    new_state: State = {}
+    if se_type == "2d":
+        squeezed = frame_means
+    else:
+        pooled, new_state = pool(frame_means, state)
+        if se_type == "3d":
+            squeezed = pooled
+        else:
+            if not causal:
+                pooled = pooled.expand(-1, -1, frame_means.shape[2], -1, -1)
+            squeezed = torch.cat([pooled, frame_means], dim=1)
+    if pos_enc is not None:
+        squeezed, pos_state = pos_enc(squeezed, state)
+        new_state = {**new_state, **pos_state}
+    return squeezed, new_state
 
 
 class SqueezeExcite(nn.Module):
@@ -488,21 +525,8 @@ class SqueezeExcite(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x: (B, C, T, H, W) -> (x * gate, new state entries)."""
-        new_state: State = {}
-        frame_means = x.mean(dim=(3, 4), keepdim=True)  # (B, C, T, 1, 1)
-        if self.se_type == "2d":
-            squeezed = frame_means
-        else:
-            pooled, new_state = self.pool(frame_means, state)
-            if self.se_type == "3d":
-                squeezed = pooled
-            else:
-                if not self.causal:
-                    pooled = pooled.expand(-1, -1, x.shape[2], -1, -1)
-                squeezed = torch.cat([pooled, frame_means], dim=1)
-        if self.pos_enc is not None:
-            squeezed, pos_state = self.pos_enc(squeezed, state)
-            new_state = {**new_state, **pos_state}
+        squeezed, new_state = squeeze_frames(x.mean(dim=(3, 4), keepdim=True), state, se_type=self.se_type,
+                                             causal=self.causal, pool=self.pool, pos_enc=self.pos_enc)
         gate = self.gate(self.expand(self.act(self.reduce(squeezed))))
         return x * gate, new_state
 
@@ -554,6 +578,7 @@ class BottleneckLayer(nn.Module):
     """One MoViNet layer: expansion -> depthwise feature conv -> SE -> projection, ReZero, skip.
 
     Mirrors TF `MovinetBlock`/`MobileBottleneck`: out = skip(x) + drop_path(rezero * branch(x)).
+    `rezero` is None in the inference form, which folds it into the projection.
     """
 
     def __init__(
@@ -589,7 +614,7 @@ class BottleneckLayer(nn.Module):
                                     activation=activation, gating_activation=gating_activation,
                                     positional_encoding=positional_encoding)
         self.projection = ConvBlock(expand_channels, out_channels, **bn)
-        self.rezero = nn.Parameter(torch.zeros(()))
+        self.rezero: nn.Parameter | None = nn.Parameter(torch.zeros(()))
         self.drop_path = DropPath(drop_path)
         downsample = any(s > 1 for s in stride)
         self.skip = None
@@ -604,7 +629,8 @@ class BottleneckLayer(nn.Module):
             y, se_state = self.se(y, state)
             new_state = {**new_state, **se_state}
         y = self.projection(y)
-        y = self.drop_path(self.rezero * y)
+        if self.rezero is not None:
+            y = self.drop_path(self.rezero * y)
         shortcut = x if self.skip is None else self.skip(x)
         return shortcut + y, new_state
 

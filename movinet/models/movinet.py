@@ -139,6 +139,8 @@ class MoViNet(nn.Module):
         self.head = Head(in_channels, spec.head_channels, activation, **bn)
         self.classifier = Classifier(spec.head_channels, spec.hidden_channels, num_classes, classifier_activation, dropout)
         self.num_features = spec.head_channels
+        # None for the training form; "eager" or "export" once `optimize_for_inference` folded its leaves.
+        self.inference_target: str | None = None
         self.min_frame_size = self._smallest_valid_frame_size()
         if not self.classifier.logits.weight.is_meta:  # meta models (shape/MAC queries) need no init
             init_weights(self)
@@ -239,13 +241,15 @@ class MoViNet(nn.Module):
         if min(height, width) < self.min_frame_size or batch_size < 1:
             raise ValueError(f"need batch_size >= 1 and frames of at least {self.min_frame_size} px, "
                              f"got batch {batch_size}, {height}x{width}")
-        device = next(self.parameters()).device
-        return {name: torch.zeros(shape, dtype=dtype if dtype != torch.float32 else next(self.parameters()).dtype,
-                                  device=device)
+        like = next(self.buffers()) if self.inference_target else next(self.parameters())
+        return {name: torch.zeros(shape, dtype=like.dtype if dtype == torch.float32 else dtype, device=like.device)
                 for name, (shape, dtype) in self.state_shapes(batch_size, height, width).items()}
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final classifier conv (fine-tuning on a new label set)."""
+        if self.inference_target:
+            raise ValueError("this is the inference form of a model (optimize_for_inference): fine-tune the "
+                             "training model, then convert it again")
         hidden = self.classifier.hidden.out_channels
         self.classifier.logits = nn.Conv3d(hidden, num_classes, 1, bias=True).to(self.classifier.hidden.weight.device)
         nn.init.normal_(self.classifier.logits.weight, std=0.01)

@@ -1,10 +1,11 @@
 """The inference form (`movinet.optimize_for_inference`) computes what the training form computes.
 
-Every check runs on `random_model` weights (ReZero, BN statistics, SE and positional-encoding
-scales perturbed), for each family: official base (3D), official stream ((2+1)D, causal), causal
-3D (`causal=True` on a base model) and PaddleVideo's A0; stream paths per frame and in chunks,
-with the state compared key by key. The fixture parity tests run through the fast path too
-(`test_parity_tf.py`, `test_parity_paddle.py`).
+Model-level checks, for both kernel targets ("eager" PyTorch, "export" graphs), on `random_model`
+weights (ReZero, BN statistics, SE and positional-encoding scales perturbed), for each family:
+official base (3D), official stream ((2+1)D, causal), causal 3D (`causal=True` on a base model)
+and PaddleVideo's A0; stream paths per frame and in chunks, with the state compared key by key.
+Each folded leaf is checked against its training leaf in `test_folded.py`; the fixture parity
+tests run through the inference form too (`test_parity_tf.py`, `test_parity_paddle.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 import movinet
-from movinet.models.optimize import InferenceMoViNet
+from movinet.models.movinet import MoViNet
 from tests.conftest import random_model, relative_error
 
 TOLERANCE = 1e-4  # ||fast - training|| / ||training||
@@ -60,23 +61,25 @@ def run_chunks(model, video: torch.Tensor, chunk: int, state: dict | None = None
     return logits, state
 
 
+@pytest.mark.parametrize("target", ["eager", "export"])
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", [(64, 64), (49, 55)])  # even and odd sides: both TF SAME parities
-def test_fast_clip_logits_equal_the_training_form(family, size):
+def test_fast_clip_logits_equal_the_training_form(family, size, target):
     name, kwargs = FAMILIES[family]
     model = random_model(name, **kwargs)
-    fast = movinet.optimize_for_inference(model)
+    fast = movinet.optimize_for_inference(model, target=target)
     video = torch.rand(2, 3, 6, *size)
     with torch.inference_mode():
         assert rel(fast(video), model(video)) <= TOLERANCE
 
 
+@pytest.mark.parametrize("target", ["eager", "export"])
 @pytest.mark.parametrize("family", STREAMING)
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_fast_stream_equals_the_training_form_step_by_step(family, chunk):
+def test_fast_stream_equals_the_training_form_step_by_step(family, chunk, target):
     name, kwargs = STREAMING[family]
     model = random_model(name, **kwargs)
-    fast = movinet.optimize_for_inference(model)
+    fast = movinet.optimize_for_inference(model, target=target)
     video = torch.rand(2, 3, 7, 48, 56)
     with torch.inference_mode():
         ref_logits, ref_state = run_chunks(model, video, chunk)
@@ -128,16 +131,39 @@ def test_init_state_is_the_public_zero_state():
         assert ours[key].shape == value.shape and ours[key].dtype == value.dtype and not ours[key].any(), key
 
 
-def test_the_training_model_is_untouched_and_the_fast_one_holds_folded_weights():
+def test_the_training_model_is_untouched_and_the_fast_one_is_a_movinet_of_folded_leaves():
     model = random_model("movinet_a0_stream")
     before = copy.deepcopy(model.state_dict())
     fast = movinet.optimize_for_inference(model)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
-    assert isinstance(fast, InferenceMoViNet) and not fast.training
-    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    assert model.inference_target is None and all(layer.rezero is not None for layer in model._layers())
+    assert isinstance(fast, MoViNet) and fast.inference_target == "eager" and not fast.training
+    assert not any(isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.Conv3d)) for m in fast.modules())
+    assert all(layer.rezero is None for layer in fast._layers())  # folded into the projections
     assert not any(p.requires_grad for p in fast.parameters())
     assert movinet.optimize_for_inference(fast) is fast
+    with pytest.raises(ValueError, match="already the inference form"):
+        movinet.optimize_for_inference(fast, target="export")
+    with pytest.raises(ValueError, match="target"):
+        movinet.optimize_for_inference(model, target="fast")
+
+
+def test_the_public_calls_of_the_network_work_on_the_inference_form():
+    """forward_features / forward_head / the classifier / state_shapes are the training form's."""
+    model = random_model("movinet_a0_stream")
+    fast = movinet.optimize_for_inference(model)
+    video = torch.rand(2, 3, 4, 64, 64)
+    with torch.inference_mode():
+        features, ref_features = fast.forward_features(video)[0], model.forward_features(video)[0]
+        assert features.shape == ref_features.shape == (2, model.num_features, 1, 1, 1)
+        assert rel(features, ref_features) <= TOLERANCE
+        assert rel(fast.forward_head(features), model.forward_head(ref_features)) <= TOLERANCE
+        assert rel(fast.classifier(features), model.classifier(ref_features)) <= TOLERANCE
+    assert fast.state_shapes(2, 64, 80) == model.state_shapes(2, 64, 80)
+    assert fast.num_classes == model.num_classes and fast.min_frame_size == model.min_frame_size
+    with pytest.raises(ValueError, match="fine-tune the training model"):
+        fast.reset_classifier(5)
 
 
 def test_the_stream_step_does_not_modify_the_state_it_is_given():
@@ -151,8 +177,9 @@ def test_the_stream_step_does_not_modify_the_state_it_is_given():
         assert torch.equal(state[key], value), key
 
 
-def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_form():
-    fast = movinet.optimize_for_inference(random_model("movinet_a0_base"))
+@pytest.mark.parametrize("target", ["eager", "export"])
+def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_form(target):
+    fast = movinet.optimize_for_inference(random_model("movinet_a0_base"), target=target)
     with pytest.raises(ValueError, match="causal"):
         fast.stream_step(torch.rand(1, 3, 1, 48, 48), {})
     with pytest.raises(ValueError, match="5-D"):
@@ -163,28 +190,30 @@ def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_for
 
 @pytest.mark.parametrize("padding", [None, (0, 1, 1), (0, 0, 0)])  # TF SAME, and PaddleVideo's two
 def test_shortcut_pool_equals_the_training_pool_at_every_size(padding):
-    """The eager window sums and the exported avg_pool2d (ceil_mode for SAME's extra cell) give the
-    training form's windows."""
+    """The eager window sums, and the graph's average pools (ceil_mode for SAME's extra cell) of a
+    frame and of a clip, give the training form's windows."""
+    from movinet.models.folded import FoldedSkip
     from movinet.models.layers import SpatialAvgPool
-    from movinet.models.optimize import FastSkip
 
-    layer = random_model("movinet_a0_base").blocks[1][0]  # a layer with a strided shortcut
-    layer.skip.pool = SpatialAvgPool(3, 2, padding)
-    skip = FastSkip(layer)
-    channels = layer.skip.project.conv.in_channels
+    training = random_model("movinet_a0_base").blocks[1][0].skip  # a strided shortcut
+    training.pool = SpatialAvgPool(3, 2, padding)
+    eager, graph = FoldedSkip(training, eager=True), FoldedSkip(training, eager=False)
+    channels = training.project.conv.in_channels
     for size in range(3, 24):
-        x = torch.randn(2, channels, 1, size, size + 1)
-        ref = layer.skip.pool(x)[:, :, 0]
-        frames = x[:, :, 0].contiguous(memory_format=torch.channels_last)
-        torch.testing.assert_close(skip._pooled(frames), ref, msg=f"size {size}")
+        clip = torch.randn(2, channels, 3, size, size + 1)
+        ref = training.pool(clip)
+        frames = clip[:, :, 0].contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(eager._pooled(frames), ref[:, :, 0], msg=f"size {size}")
         with warnings.catch_warnings():  # the tracer warns about the (by design constant) padding arithmetic
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(lambda t: skip._pooled(t), frames, check_trace=False)  # the exported form
-        torch.testing.assert_close(traced(frames), ref, msg=f"traced, size {size}")
+            traced = torch.jit.trace(lambda t: graph._pooled(t), frames, check_trace=False)
+        torch.testing.assert_close(traced(frames), ref[:, :, 0], msg=f"traced, size {size}")
+        if graph._pools_clips(clip):
+            torch.testing.assert_close(graph._pooled(clip), ref, msg=f"clip, size {size}")
 
 
 def test_pad_after_equals_zero_padding_and_keeps_the_layout():
-    from movinet.models.optimize import pad_after
+    from movinet.models.folded import pad_after
 
     x = torch.randn(3, 5, 7, 6).contiguous(memory_format=torch.channels_last)
     padded = pad_after(x, (0, 1, 0, 2))
