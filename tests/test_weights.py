@@ -10,7 +10,8 @@ import torch
 
 import movinet
 from movinet.data.preprocessing import Preprocessing
-from movinet.weights import ModelMetadata, WeightsError, load_model, metadata_path, read_weights, save_weights
+from movinet.loading import load_model
+from movinet.weights import ModelMetadata, WeightsError, metadata_path, read_weights, save_weights
 from tests.conftest import fixture_path, random_model, relative_error
 
 

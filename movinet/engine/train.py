@@ -134,7 +134,7 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
     """The network of the `model:` section (`movinet.create_model`), in train mode."""
-    from movinet.weights import create_model
+    from movinet.loading import create_model
 
     model = create_model(
         cfg.name,

@@ -86,7 +86,7 @@ def test_training_checkpoints_load_like_weights(trained_run, tmp_path):
     """`load_model` reads a training checkpoint, and `export -p` takes one, as its help says."""
     from movinet.data.preprocessing import Preprocessing
     from movinet.export.onnx import export_from_weights
-    from movinet.weights import load_model
+    from movinet.loading import load_model
 
     cfg, result = trained_run
     from_pt, meta = load_model(result["last_checkpoint"])
@@ -163,7 +163,8 @@ def test_plan_loop_errors_and_accumulation(tmp_path):
 
 def test_accumulated_update_is_the_mean_of_the_micro_batch_gradients(tmp_path):
     """Two micro-batches of one clip, one SGD step: w1 = w0 - lr * (g1 + g2) / 2, both gradients at w0."""
-    from movinet.weights import load_model, save_weights
+    from movinet.loading import load_model
+    from movinet.weights import save_weights
 
     lr, data = 0.5, RandomVideoDataset(2)
     sgd = {"name": "sgd", "momentum": 0.0, "weight_decay": 0.0}
