@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from movinet.data.preprocessing import Preprocessing
 from movinet.models.registry import get_model_info
 from movinet.weights import ModelMetadata, WeightsError, describe_model, read_weights
 
@@ -35,21 +35,11 @@ RELEASE_NAMES = ("kinetics600", "kinetics400")
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], ModelMetadata]:
-    """A `movinet train` checkpoint (.pt): its model tensors and the metadata of its run."""
-    from movinet.engine.checkpoint import load_checkpoint, strip_prefixes
-    from movinet.engine.config import config_from_dict
+    """A `movinet train` checkpoint (.pt): its model tensors and the metadata record of its run."""
+    from movinet.engine.checkpoint import checkpoint_metadata, load_checkpoint, strip_prefixes
 
     checkpoint = load_checkpoint(path)
-    kwargs = checkpoint.get("model_kwargs") or {}
-    cfg = config_from_dict(checkpoint["config"], source=str(path))
-    name = checkpoint.get("arch") or cfg.model.name
-    causal = kwargs.get("causal")
-    meta = ModelMetadata(
-        name=name, num_classes=int(kwargs.get("num_classes") or checkpoint.get("num_classes")
-                                   or get_model_info(name).num_classes),
-        causal=bool(get_model_info(name).causal if causal is None else causal), labels=checkpoint.get("class_names"),
-        preprocessing=Preprocessing.from_config(cfg), se_hidden_channels=kwargs.get("se_hidden_channels") or None,
-        source=f"training checkpoint {path}")
+    meta = replace(checkpoint_metadata(checkpoint, str(path)), source=f"training checkpoint {path}")
     return strip_prefixes(checkpoint["model"]), meta
 
 
@@ -119,10 +109,8 @@ def load_model(weights: str | os.PathLike, *, model_name: str | None = None, cau
         raise WeightsError(f"{weights} holds weights for {meta.name!r}, not {model_name!r}; use "
                            f"model {meta.name!r} (e.g. create_model({meta.name!r}, weights=...)) or other weights")
     if causal is not None and causal != meta.causal:
-        meta = ModelMetadata(name=meta.name, num_classes=meta.num_classes, causal=causal, labels=meta.labels,
-                             preprocessing=meta.preprocessing.for_causality(causal, get_model_info(meta.name).family),
-                             se_hidden_channels=meta.se_hidden_channels,
-                             source=meta.source)
+        meta = replace(meta, causal=causal,
+                       preprocessing=meta.preprocessing.for_causality(causal, get_model_info(meta.name).family))
     model = build_model(get_model_info(meta.name), num_classes=meta.num_classes, dropout=dropout,
                         stochastic_depth=stochastic_depth, causal=meta.causal,
                         se_hidden_channels=meta.se_hidden_channels)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from movinet.engine.checkpoint import load_checkpoint
+from movinet.engine.checkpoint import METADATA_KEY, load_checkpoint
 from movinet.engine.distributed import DistInfo
 from movinet.engine.loaders import train_loader_for_epoch
 from movinet.engine.optim import build_optimizer
@@ -87,8 +87,11 @@ def test_training_checkpoints_load_like_weights(trained_run, tmp_path):
     from movinet.data.preprocessing import Preprocessing
     from movinet.export.onnx import export_from_weights
     from movinet.loading import load_model
+    from movinet.weights import read_weights
 
     cfg, result = trained_run
+    record = load_checkpoint(result["last_checkpoint"])[METADATA_KEY]
+    assert record == read_weights(result["final_weights"])[1]  # the same record as the weights files
     from_pt, meta = load_model(result["last_checkpoint"])
     from_safetensors, final_meta = load_model(result["final_weights"])
     assert meta.preprocessing == final_meta.preprocessing == Preprocessing.from_config(cfg)
