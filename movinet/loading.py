@@ -8,9 +8,10 @@ a PaddleVideo `.pdparams` (through the restricted unpickler of `movinet.convert.
 converted in memory, and a release name ("kinetics600", "kinetics400"), which the hub downloads and
 converts once (`movinet.hub.fetch_pretrained`).
 
-This module sits above the file format, the converters, the hub and the checkpoint reader, which
-never import it. Each source's reader is imported when that source is read, so loading a
-`.safetensors` imports neither the converters nor the training engine.
+Layers: this module sits above the file format (`movinet.weights`), the converters, the hub and the
+checkpoint reader (`movinet.engine.checkpoint`), none of which import it; training, evaluation,
+export and inference load through it (tests/test_layering.py). Each source's reader is imported
+when that source is read, so loading a `.safetensors` imports neither the converters nor the engine.
 """
 
 from __future__ import annotations
