@@ -29,8 +29,8 @@ _EXPORTS = {
     "State": "movinet.models.layers",
     "Preprocessing": "movinet.data.preprocessing",
     "ModelMetadata": "movinet.weights",
-    "create_model": "movinet.weights",
-    "load_model": "movinet.weights",
+    "create_model": "movinet.loading",
+    "load_model": "movinet.loading",
     "save_weights": "movinet.weights",
 }
 

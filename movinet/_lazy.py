@@ -1,6 +1,6 @@
 """PEP 562 lazy attributes: a package names what it exports; each name is imported on first use.
 
-    __getattr__, __dir__ = lazy_exports(__name__, {"load_model": "movinet.weights", ...})
+    __getattr__, __dir__ = lazy_exports(__name__, {"load_model": "movinet.loading", ...})
 
 This keeps `import movinet` (and the command line's start) free of torch until a model is needed.
 """

@@ -10,7 +10,8 @@ import torch
 
 import movinet
 from movinet.data.preprocessing import Preprocessing
-from movinet.weights import ModelMetadata, WeightsError, load_model, metadata_path, read_weights, save_weights
+from movinet.loading import load_model
+from movinet.weights import ModelMetadata, WeightsError, metadata_path, read_weights, save_weights
 from tests.conftest import fixture_path, random_model, relative_error
 
 
@@ -63,3 +64,49 @@ def test_a_foreign_file_is_refused_with_a_clear_error(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="movinet convert"):
         load_model(bad)
+
+
+def write_checkpoint(path, model, cfg, **entries):
+    """A training checkpoint of `model` (optimizer and counters are placeholders) plus `entries`."""
+    from movinet.engine.checkpoint import save_checkpoint
+    from movinet.engine.config import config_to_dict
+
+    save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "epoch": 1, "step_in_epoch": 0,
+                           "global_step": 1, "config": config_to_dict(cfg), **entries})
+    return path
+
+
+def test_a_checkpoint_loads_from_its_metadata_record_without_the_config(tmp_path, monkeypatch):
+    from movinet.engine import checkpoint
+    from movinet.engine.config import config_from_dict
+    from movinet.weights import describe_model
+
+    model = random_model("movinet_a0_stream", num_classes=3)
+    prep = Preprocessing(frames=8, height=64, width=64, resize=72, stream_fps=4.0)  # not the config's
+    record = describe_model(model, "movinet_a0_stream", labels=["a", "b", "c"], preprocessing=prep)
+    cfg = config_from_dict({"model": {"name": "movinet_a0_stream"}})
+    path = write_checkpoint(tmp_path / "last.pt", model, cfg, **{checkpoint.METADATA_KEY: record.to_dict()})
+
+    def no_config(*args, **kwargs):
+        raise AssertionError("a checkpoint with a metadata record was read through its config")
+
+    monkeypatch.setattr(checkpoint, "config_from_dict", no_config)
+    loaded, meta = load_model(path)
+    assert meta == ModelMetadata(**{**vars(record), "source": f"training checkpoint {path}"})
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_a_checkpoint_without_a_record_loads_through_its_config(tmp_path):
+    """Checkpoints of version 1 (before the record) name `arch` and `model_kwargs` only."""
+    from movinet.engine.config import config_from_dict
+
+    model = random_model("movinet_a0_base", num_classes=3)
+    cfg = config_from_dict({"model": {"name": "movinet_a0_base"}})
+    path = write_checkpoint(tmp_path / "old.pt", model, cfg, arch="movinet_a0_base", num_classes=3,
+                            class_names=["a", "b", "c"], model_kwargs={"num_classes": 3, "causal": False})
+    loaded, meta = load_model(path)
+    assert (meta.name, meta.num_classes, meta.causal, meta.labels) == ("movinet_a0_base", 3, False, ["a", "b", "c"])
+    assert meta.preprocessing == Preprocessing.from_config(cfg)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key

@@ -18,6 +18,7 @@ import torch
 from movinet.convert.common import ConversionError, check_complete, expected_tensors, layer_paths
 from movinet.models.registry import build_model, get_model_info
 from movinet.models.specs import ARCH_SPECS
+from movinet.weights import save_weights
 
 _BN = {"weight": "weight", "bias": "bias", "_mean": "running_mean", "_variance": "running_var"}
 _SUBMODULES = {"expand": "expansion", "deep": "feature", "project": "projection", "se.fc1": "se.reduce",
@@ -90,7 +91,6 @@ def convert_paddle(src: str | os.PathLike, model_name: str, out: str | os.PathLi
     """Convert a PaddleVideo `.pdparams` to a movinet .safetensors file (+ .json metadata)."""
     from movinet.convert.pdparams import load_pdparams
     from movinet.labels import load_labels
-    from movinet.weights import save_weights
 
     model, state = paddle_to_state_dict(load_pdparams(src), model_name)
     model.load_state_dict(state, strict=False)

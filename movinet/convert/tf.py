@@ -24,6 +24,7 @@ from movinet.models.movinet import MoViNet
 from movinet.convert.common import ConversionError, check_complete, expected_tensors, layer_paths
 from movinet.models.registry import build_model, get_model_info
 from movinet.models.specs import ARCH_SPECS
+from movinet.weights import save_weights
 
 BN_LEAVES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
@@ -214,7 +215,6 @@ def convert_tf(src: str | os.PathLike, model_name: str, out: str | os.PathLike, 
                labels: list[str] | None = None) -> Path:
     """Convert an official checkpoint (or named-variable .npz) to a movinet .safetensors file."""
     from movinet.labels import load_labels
-    from movinet.weights import save_weights
 
     model, state = tf_to_state_dict(read_tf_variables(src), model_name)
     model.load_state_dict(state, strict=False)

@@ -2,8 +2,9 @@
 
 A training checkpoint holds everything an exact resume needs: model, optimizer, schedule position,
 grad scaler, epoch and micro-batch position inside it, optimizer step, best metric, the RNG states of
-every rank (python, numpy, torch, CUDA) and the resolved config, plus `arch` and `model_kwargs` so
-evaluation and export can rebuild the model from the file alone (nanoGPT's `model_args`).
+every rank (python, numpy, torch, CUDA) and the resolved config, plus the model's metadata record
+(`movinet.weights.ModelMetadata`, the one our weights files store, under `model_metadata`) so
+evaluation and export rebuild the model from the file alone (nanoGPT's `model_args`).
 
 Files are written atomically: a temporary file in the same directory, fsync, `os.replace`, so a run
 killed at any moment leaves the previous checkpoint intact. They are read with
@@ -16,18 +17,20 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from movinet.data.preprocessing import Preprocessing
+from movinet.engine.config import config_from_dict
 from movinet.files import atomic_write
-
-if TYPE_CHECKING:
-    from movinet.data.preprocessing import Preprocessing
+from movinet.models.registry import get_model_info
+from movinet.weights import ModelMetadata, save_weights
 
 CHECKPOINT_FORMAT = "movinet-train-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the model's metadata record (1: `model_kwargs`, the rest rebuilt from the config)
+METADATA_KEY = "model_metadata"
 _REQUIRED_KEYS = ("model", "optimizer", "epoch", "step_in_epoch", "global_step", "config")
 
 
@@ -122,6 +125,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def checkpoint_metadata(checkpoint: Mapping[str, Any], where: str) -> ModelMetadata:
+    """The metadata record of a checkpoint read by `load_checkpoint` (`where` names it in errors)."""
+    if METADATA_KEY in checkpoint:
+        return ModelMetadata.from_dict(checkpoint[METADATA_KEY], where)
+    return _metadata_from_config(checkpoint, where)
+
+
+def _metadata_from_config(checkpoint: Mapping[str, Any], where: str) -> ModelMetadata:
+    """The record of a version-1 checkpoint, which has none: rebuilt from `arch`, `model_kwargs`,
+    `class_names` and the run's config."""
+    kwargs = checkpoint.get("model_kwargs") or {}
+    cfg = config_from_dict(checkpoint["config"], source=where)
+    info = get_model_info(checkpoint.get("arch") or cfg.model.name)
+    causal = kwargs.get("causal")
+    return ModelMetadata(
+        name=info.name, num_classes=int(kwargs.get("num_classes") or checkpoint.get("num_classes") or info.num_classes),
+        causal=bool(info.causal if causal is None else causal), labels=checkpoint.get("class_names"),
+        preprocessing=Preprocessing.from_config(cfg), se_hidden_channels=kwargs.get("se_hidden_channels") or None)
+
+
 def export_weights(
     model: torch.nn.Module,
     path: str | Path,
@@ -132,6 +155,4 @@ def export_weights(
 ) -> Path:
     """Write `model`'s weights as safetensors + JSON metadata (`movinet.weights.save_weights`), the
     format `movinet.load_model` reads."""
-    from movinet.weights import save_weights
-
     return save_weights(model, path, model_name=model_name, labels=labels, preprocessing=preprocessing)

@@ -222,7 +222,7 @@ def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
     """
     from movinet.inference.predict import TorchPredictor
     from movinet.inference.stream import run_stream
-    from movinet.weights import load_model
+    from movinet.loading import load_model
 
     model, meta = load_model(weights, model_name=cfg.model.name, causal=True)
     predictor = TorchPredictor.from_model(model, meta.name, labels=meta.labels, preprocessing=meta.preprocessing)

@@ -251,7 +251,7 @@ def load_model_for_eval(name: str, weights: str, device: torch.device) -> tuple[
     release name of model `name`) on `device`, in its inference form (`optimize_for_inference`:
     the same logits, faster), and its class names (or None)."""
     from movinet.models.optimize import optimize_for_inference
-    from movinet.weights import RELEASE_NAMES, load_model
+    from movinet.loading import RELEASE_NAMES, load_model
 
     model, meta = load_model(weights, model_name=name if weights in RELEASE_NAMES else None)
     if meta.name != name:

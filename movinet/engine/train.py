@@ -43,6 +43,7 @@ from tqdm import tqdm
 from movinet.data.config import DataConfig
 from movinet.data.preprocessing import Preprocessing
 from movinet.engine.checkpoint import (
+    METADATA_KEY,
     capture_rng_state,
     export_weights,
     load_checkpoint,
@@ -75,6 +76,8 @@ from movinet.engine.runlog import (
 )
 from movinet.engine.schedule import build_schedule
 from movinet.files import TEMP_MARK, remove_temp_files
+from movinet.loading import create_model
+from movinet.weights import describe_model
 
 log = logging.getLogger("movinet.train")
 
@@ -134,8 +137,6 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: ModelConfig, num_classes: int | None) -> nn.Module:
     """The network of the `model:` section (`movinet.create_model`), in train mode."""
-    from movinet.weights import create_model
-
     model = create_model(
         cfg.name,
         weights=cfg.weights,
@@ -429,13 +430,13 @@ def restore_rng_for_rank(checkpoint: dict[str, Any], info: DistInfo) -> None:
 
 
 def model_metadata(cfg: Config, model: nn.Module, class_names: list[str] | None) -> dict[str, Any]:
-    """What evaluation/export need to rebuild the network from a checkpoint alone."""
-    net = unwrap(model)
-    kwargs: dict[str, Any] = {"num_classes": getattr(net, "num_classes", None), "causal": getattr(net, "causal", None)}
-    from movinet.weights import describe_model
-
-    kwargs["se_hidden_channels"] = describe_model(net, cfg.model.name).se_hidden_channels
-    return {"arch": cfg.model.name, "model_kwargs": kwargs, "num_classes": kwargs["num_classes"], "class_names": class_names}
+    """The checkpoint entries that describe the network: the metadata record our weights files store
+    (evaluation and export rebuild the model from it alone), and the name and class count `--resume`
+    checks against the config."""
+    record = describe_model(unwrap(model), cfg.model.name, labels=class_names,
+                            preprocessing=Preprocessing.from_config(cfg))
+    return {"arch": record.name, "num_classes": record.num_classes, "class_names": record.labels,
+            METADATA_KEY: record.to_dict()}
 
 
 # -- fit ------------------------------------------------------------------------------------------

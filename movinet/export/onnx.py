@@ -448,7 +448,7 @@ def export_from_weights(
         FileNotFoundError: `weights` does not exist.
         ValueError: the file is not movinet weights, or holds another model than `model_name`.
     """
-    from movinet.weights import load_model
+    from movinet.loading import load_model
 
     model, meta = load_model(weights, model_name=model_name)
     return export_onnx(model, out_dir, model_name=meta.name, labels=meta.labels,

@@ -140,7 +140,8 @@ class TorchPredictor(Predictor):
 
     def __init__(self, weights: str | os.PathLike, *, device: str = "cpu", model_name: str | None = None,
                  preprocessing: Preprocessing | None = None) -> None:
-        from movinet.weights import WeightsError, load_model
+        from movinet.loading import load_model
+        from movinet.weights import WeightsError
 
         try:
             model, meta = load_model(weights, model_name=model_name)

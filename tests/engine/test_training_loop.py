@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from movinet.engine.checkpoint import load_checkpoint
+from movinet.engine.checkpoint import METADATA_KEY, load_checkpoint
 from movinet.engine.distributed import DistInfo
 from movinet.engine.loaders import train_loader_for_epoch
 from movinet.engine.optim import build_optimizer
@@ -86,9 +86,12 @@ def test_training_checkpoints_load_like_weights(trained_run, tmp_path):
     """`load_model` reads a training checkpoint, and `export -p` takes one, as its help says."""
     from movinet.data.preprocessing import Preprocessing
     from movinet.export.onnx import export_from_weights
-    from movinet.weights import load_model
+    from movinet.loading import load_model
+    from movinet.weights import read_weights
 
     cfg, result = trained_run
+    record = load_checkpoint(result["last_checkpoint"])[METADATA_KEY]
+    assert record == read_weights(result["final_weights"])[1]  # the same record as the weights files
     from_pt, meta = load_model(result["last_checkpoint"])
     from_safetensors, final_meta = load_model(result["final_weights"])
     assert meta.preprocessing == final_meta.preprocessing == Preprocessing.from_config(cfg)
@@ -163,7 +166,8 @@ def test_plan_loop_errors_and_accumulation(tmp_path):
 
 def test_accumulated_update_is_the_mean_of_the_micro_batch_gradients(tmp_path):
     """Two micro-batches of one clip, one SGD step: w1 = w0 - lr * (g1 + g2) / 2, both gradients at w0."""
-    from movinet.weights import load_model, save_weights
+    from movinet.loading import load_model
+    from movinet.weights import save_weights
 
     lr, data = 0.5, RandomVideoDataset(2)
     sgd = {"name": "sgd", "momentum": 0.0, "weight_decay": 0.0}
