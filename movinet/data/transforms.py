@@ -38,6 +38,7 @@ __all__ = [
     "random_resized_crop",
     "normalize",
     "normalize_array",
+    "validate_transform_config",
     "ClipTransform",
     "build_transform",
 ]
@@ -342,7 +343,14 @@ def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
     return torch.from_numpy(normalize_array(clip, mode))
 
 
-def _validate(cfg: TransformConfig) -> None:
+def validate_transform_config(cfg: TransformConfig) -> None:
+    """Checks the `data.transform` section (both the training transform and the evaluation
+    record are built from it).
+
+    Raises:
+        ValueError: Unknown preset / normalisation, crop larger than short side, bad crop count;
+            the message names the config key to fix.
+    """
     if cfg.preset not in PRESETS:
         raise ValueError(f"transform.preset must be one of {PRESETS}, got {cfg.preset!r}")
     if cfg.normalize not in NORMALIZATIONS:
@@ -426,5 +434,5 @@ def build_transform(cfg: TransformConfig, *, train: bool) -> ClipTransform:
     Raises:
         ValueError: Unknown preset / normalisation, crop larger than short side, bad crop count.
     """
-    _validate(cfg)
+    validate_transform_config(cfg)
     return ClipTransform(cfg=cfg, train=train)
