@@ -19,9 +19,9 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from movinet.data.config import SamplingConfig, TransformConfig
-from movinet.data.datasets import Sample, VideoClipDataset
+from movinet.data.datasets import Sample, TrainingClips, VideoClipDataset
 from movinet.data.sampling import segment_indices
-from movinet.data.transforms import build_transform
+from movinet.data.transforms import build_train_transform
 from movinet.data.video import open_video, write_video
 
 WIDTH, HEIGHT, FPS, SECONDS = 568, 320, 30, 10
@@ -45,7 +45,7 @@ def _moving_texture(num_frames: int) -> np.ndarray:
 
 def _time_one_clip(video: Path, cfg: TransformConfig, repeats: int = 3) -> tuple[float, float]:
     """Median seconds to decode 50 sampled frames, and to transform them."""
-    transform = build_transform(cfg, train=True)
+    transform = build_train_transform(cfg)
     decode, augment = [], []
     for seed in range(repeats):
         rng = np.random.default_rng(seed)
@@ -102,9 +102,7 @@ def main() -> None:
 
         dataset = VideoClipDataset(
             [Sample(video, 0)] * (args.clips + args.batch_size),
-            sampling=SamplingConfig(mode="segments", num_frames=CLIP_FRAMES),
-            transform=build_transform(cfg, train=True),
-            train=True,
+            clips=TrainingClips(SamplingConfig(mode="segments", num_frames=CLIP_FRAMES), build_train_transform(cfg)),
             seed=0,
         )
         print(f"\n| workers | clips/s ({CLIP_FRAMES} frames, 3x{CLIP_FRAMES}x172x172, batch {args.batch_size}) |")

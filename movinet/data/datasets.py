@@ -27,19 +27,22 @@ import torch
 from torch.utils.data import Dataset
 
 from movinet.data.config import DataConfig, SamplingConfig
+from movinet.data.preprocessing import EvaluationViews, Preprocessing
 from movinet.data.sampling import clip_indices, segment_indices
-from movinet.data.transforms import build_transform
+from movinet.data.transforms import build_train_transform
 from movinet.data.video import VIDEO_EXTENSIONS, VideoDecodeError, open_video, read_frame_folder
 
 __all__ = [
     "VIDEO_EXTENSIONS",
     "Sample",
     "SkippedSampleWarning",
+    "TrainingClips",
     "UnreadableSplitError",
     "VideoClipDataset",
     "read_list_file",
     "read_labels_file",
     "scan_class_folders",
+    "build_clips",
     "build_dataset",
     "data_root",
 ]
@@ -272,12 +275,39 @@ def _validate_sampling(sampling: SamplingConfig) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TrainingClips:
+    """Random training clips: one clip per item, its frames drawn by `sampling` (a random frame of
+    each segment, or a clip at a random start), augmented by `transform`.
+
+    Evaluation clips are `movinet.data.preprocessing.EvaluationViews`, the preprocessing record's.
+
+    Attributes:
+        sampling: Frame sampling settings (`mode`, `num_frames`, `temporal_stride`).
+        transform: `(clip uint8 (T, H, W, 3), rng) -> Tensor (3, T, H, W)`, e.g. from
+            `build_train_transform`.
+    """
+
+    sampling: SamplingConfig
+    transform: Callable[[np.ndarray, np.random.Generator], torch.Tensor]
+
+    def __post_init__(self) -> None:
+        _validate_sampling(self.sampling)
+
+    def sample_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+        """Frame indices of the clip of a `num_frames`-frame video. Returns (1, T) int64."""
+        cfg = self.sampling
+        if cfg.mode == "segments":
+            return segment_indices(num_frames, cfg.num_frames, train=True, rng=rng)[None, :]
+        return clip_indices(num_frames, cfg.num_frames, cfg.temporal_stride, train=True, rng=rng)
+
+
 class VideoClipDataset(Dataset):
     """Clips of labelled videos, sampled and transformed, for training or testing.
 
     Each item is a dict:
         "video": float32 (3, T, H, W) in training; (V, 3, T, H, W) in testing, with
-            V = test_num_clips * test_num_crops (clip-major).
+            V = `clips.num_views` (test_num_clips * test_num_crops, clip-major).
         "label": int class index of the sample returned.
         "index": int index of the sample returned (the next readable one when the requested
             sample is unreadable).
@@ -291,9 +321,8 @@ class VideoClipDataset(Dataset):
 
     Args:
         samples: The videos.
-        sampling: Frame sampling settings.
-        transform: `(clip uint8 (T, H, W, 3), rng) -> Tensor`, e.g. from `build_transform`.
-        train: Random sampling (True) or deterministic test sampling.
+        clips: `TrainingClips` (random, augmented) or `EvaluationViews` (the preprocessing record's
+            deterministic views, the clips `predict` makes).
         seed: Base seed.
         reader: "video" (files, PyAV) or "frames" (JPEG folders).
         suffix: Frame file pattern for the "frames" reader.
@@ -306,9 +335,7 @@ class VideoClipDataset(Dataset):
         self,
         samples: Sequence[Sample],
         *,
-        sampling: SamplingConfig,
-        transform: Callable[[np.ndarray, np.random.Generator], torch.Tensor],
-        train: bool,
+        clips: TrainingClips | EvaluationViews,
         seed: int = 0,
         reader: str = "video",
         suffix: str = "img_{:05}.jpg",
@@ -322,13 +349,10 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"reader must be 'video' or 'frames', got {reader!r}")
         if reader == "frames" and any(sample.num_frames is None for sample in samples):
             raise ValueError("the 'frames' reader needs num_frames for every sample (from a frame list)")
-        _validate_sampling(sampling)
         if seed < 0:
             raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {seed}")
         self.samples = list(samples)
-        self.sampling = sampling
-        self.transform = transform
-        self.train = train
+        self.clips = clips
         self.seed = int(seed)
         self.reader = reader
         self.suffix = suffix
@@ -346,6 +370,11 @@ class VideoClipDataset(Dataset):
         return len(self.samples)
 
     @property
+    def train(self) -> bool:
+        """Random training clips (True) or the deterministic evaluation views."""
+        return isinstance(self.clips, TrainingClips)
+
+    @property
     def labels(self) -> list[int]:
         """Label of every sample, in order (for class-balanced samplers and statistics)."""
         return [sample.label for sample in self.samples]
@@ -360,13 +389,10 @@ class VideoClipDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, index, attempt])
 
     def _frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
-        cfg = self.sampling
-        if cfg.mode == "segments":
-            return segment_indices(num_frames, cfg.num_frames, train=self.train, rng=rng)[None, :]
-        num_clips = 1 if self.train else cfg.test_num_clips
-        return clip_indices(
-            num_frames, cfg.num_frames, cfg.temporal_stride, train=self.train, num_clips=num_clips, rng=rng
-        )
+        """(clips, T) int64 indices into the sample's frames."""
+        if isinstance(self.clips, TrainingClips):
+            return self.clips.sample_indices(num_frames, rng)
+        return self.clips.sample_indices(num_frames)
 
     def _read(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.reader == "frames":
@@ -379,11 +405,10 @@ class VideoClipDataset(Dataset):
     def load(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         """Reads, samples and transforms sample `index` (no skipping). See the class for shapes."""
         indices, frames = self._read(self.samples[index], rng)
-        num_clips, clip_len = indices.shape
-        clips = frames.reshape(num_clips, clip_len, *frames.shape[1:])
-        if self.train:
-            return self.transform(clips[0], rng)
-        return torch.cat([self.transform(clip, rng) for clip in clips])
+        clips = frames.reshape(*indices.shape, *frames.shape[1:])  # (clips, T, H, W, 3)
+        if isinstance(self.clips, TrainingClips):
+            return self.clips.transform(clips[0], rng)
+        return torch.from_numpy(self.clips.transform(clips))
 
     def _try_load(self, index: int, rng: np.random.Generator) -> torch.Tensor | None:
         """`load`, or None (remembered, warned once per process) when the sample is unreadable."""
@@ -487,12 +512,23 @@ def _reference_class_names(cfg: DataConfig, root: Path, split: str) -> list[str]
     return None
 
 
+def build_clips(cfg: DataConfig, split: str) -> TrainingClips | EvaluationViews:
+    """How a split's items are made: random augmented clips for "train", the preprocessing record's
+    views for "val" / "test" (see `build_dataset`)."""
+    if split == "train":
+        return TrainingClips(cfg.sampling, build_train_transform(cfg.transform))
+    return EvaluationViews(Preprocessing.from_data_config(cfg), clips=cfg.sampling.test_num_clips,
+                           crops=cfg.transform.test_num_crops)
+
+
 def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 0) -> VideoClipDataset:
     """The dataset of one split, as the config describes it.
 
     Args:
-        cfg: The `data:` section.
-        split: "train" (random sampling and augmentation) or "val" / "test" (test transforms).
+        cfg: The `data:` section; for "val" / "test" with the evaluation sampling
+            (`movinet.engine.config.eval_data_config`).
+        split: "train" (random sampling and augmentation) or "val" / "test" (the preprocessing
+            record `Preprocessing.from_data_config(cfg)`, in `test_num_clips` x `test_num_crops` views).
         num_classes: Classes of the model; labels are checked against it.
         seed: Base seed for sampling and augmentation.
 
@@ -510,8 +546,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
     if cfg.format not in FORMATS:
         raise ValueError(f"data.format must be one of {FORMATS}, got {cfg.format!r}")
     _validate_sampling(cfg.sampling)
-    train = split == "train"
-    transform = build_transform(cfg.transform, train=train)
+    clips = build_clips(cfg, split)
     root = data_root(cfg)
     entry = _split_entry(cfg, split)
     class_names = _reference_class_names(cfg, root, split)
@@ -527,9 +562,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
         )
     return VideoClipDataset(
         samples,
-        sampling=cfg.sampling,
-        transform=transform,
-        train=train,
+        clips=clips,
         seed=seed,
         reader="frames" if cfg.format == "frames" else "video",
         suffix=cfg.suffix,

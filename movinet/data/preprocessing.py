@@ -7,7 +7,9 @@ model the same tensors. It has exactly two constructors:
 
 * `Preprocessing.from_model(info)`: the registry's reference evaluation of a model;
 * `Preprocessing.from_config(cfg)`: a training config's *evaluation* settings (`test.num_frames`
-  and `test.temporal_stride` where set, else `data.sampling`; `data.transform`).
+  and `test.temporal_stride` where set, else `data.sampling`; `data.transform`), built on
+  `Preprocessing.from_data_config(data)`, the same record read from a `data:` section whose sampling
+  is already the evaluation one (what the evaluation dataset gets), without the model's stream rate.
 
 `from_dict` / `to_dict` only store and restore a record (weights metadata, sidecars).
 
@@ -19,8 +21,14 @@ The pipelines:
   looping over short videos), or "even" (the registry default of official weights): frame `i` of
   `T` is `floor(i * N / T)` of an `N`-frame video, which for a 10-s Kinetics clip at 25 fps and
   T = 50 are frames 0, 5, ..., 245 like a stride-5 clip, and also sees all of a longer video.
-The frames and crops are computed by the same functions the evaluation dataset uses, so
-`predict` on a video gives bit for bit the clip `movinet test` evaluates.
+
+The evaluation dataset (`movinet test`, validation during training) makes its clips with this
+record's `sample_indices` and `transform`, the code `predict` runs (and `stream` and `serve` on live
+frames), so `predict` on a video gives bit for bit the clip `movinet test` evaluates. Multi-view testing (several clips,
+TF's three crops) is `EvaluationViews`: an evaluation-only extension of the record's one clip and one
+view, made of the record's own steps. It is kept out of the record because no deployed path feeds a
+model more than one view of a video: a record saying "3 crops" would describe something `predict`,
+`stream`, `serve` and the sidecars' other runtimes do not do.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from movinet.data.config import SamplingConfig, evaluation_sampling
+from movinet.data.config import DataConfig, evaluation_sampling
 from movinet.data.sampling import clip_indices, segment_indices
 from movinet.data.transforms import (
     IMAGENET_MEAN,
@@ -39,6 +47,8 @@ from movinet.data.transforms import (
     normalize_array,
     resize_short_side,
     scale_fixed_ratio,
+    three_crops,
+    validate_transform_config,
 )
 
 if TYPE_CHECKING:  # for annotations only: the data layer never imports the engine or the models
@@ -55,6 +65,7 @@ KINETICS_CLIP_SECONDS = 10.0
 PRESETS = ("tf", "paddle")
 SAMPLINGS = ("segments", "clips", "even")
 NORMALIZATIONS = ("unit", "imagenet")
+EVALUATION_CROPS = (1, 3)
 
 
 class PreprocessingError(ValueError):
@@ -139,17 +150,34 @@ class Preprocessing:
         Frames and stride are `test.num_frames` / `test.temporal_stride` where set (TF A3: train 64
         frames, evaluate 120), else `data.sampling`'s; resize, crop and normalisation are
         `data.transform`'s. The stream rate follows the model's family as in `from_model`.
+
+        Raises:
+            ValueError: bad `data.transform` settings (the message names the key).
         """
         from movinet.models.registry import get_model_info  # the registry is plain data: no torch
 
-        sampling: SamplingConfig = evaluation_sampling(cfg.data.sampling, cfg.test.num_frames,
-                                                       cfg.test.temporal_stride)
-        transform = cfg.data.transform
+        sampling = evaluation_sampling(cfg.data.sampling, cfg.test.num_frames, cfg.test.temporal_stride)
+        prep = cls.from_data_config(replace(cfg.data, sampling=sampling))
         info = get_model_info(cfg.model.name)
-        prep = cls(frames=sampling.num_frames, height=transform.crop_size, width=transform.crop_size,
+        return prep.for_causality(info.causal if cfg.model.causal is None else cfg.model.causal, info.family)
+
+    @classmethod
+    def from_data_config(cls, data: DataConfig) -> Preprocessing:
+        """`from_config`'s record from a `data:` section alone, without a stream rate (that is the
+        model's): the evaluation dataset's pipeline.
+
+        `data.sampling` is taken as the evaluation sampling: pass
+        `movinet.engine.config.eval_data_config(cfg)`, not `cfg.data`, when `test:` sets the
+        evaluation clip.
+
+        Raises:
+            ValueError: bad `data.transform` settings (the message names the key).
+        """
+        validate_transform_config(data.transform)
+        sampling, transform = data.sampling, data.transform
+        return cls(frames=sampling.num_frames, height=transform.crop_size, width=transform.crop_size,
                    resize=transform.short_size, preset=transform.preset, sampling=sampling.mode,
                    temporal_stride=sampling.temporal_stride, normalize=transform.normalize)
-        return prep.for_causality(info.causal if cfg.model.causal is None else cfg.model.causal, info.family)
 
     # -- storage --------------------------------------------------------------------------------
 
@@ -201,7 +229,8 @@ class Preprocessing:
         return (np.arange(self.frames, dtype=np.int64) * num_frames) // self.frames
 
     def transform(self, frames: np.ndarray) -> np.ndarray:
-        """Resize, centre-crop and normalise, as the evaluation dataset's single view.
+        """Resize, centre-crop and normalise: the model input of `predict` and of the evaluation
+        dataset.
 
         Args:
             frames: (T, H, W, 3) uint8 RGB.
@@ -209,8 +238,14 @@ class Preprocessing:
         Returns:
             (3, T, height, width) float32.
         """
-        resized = scale_fixed_ratio(frames, self.resize) if self.preset == "paddle" else resize_short_side(frames, self.resize)
-        return normalize_array(center_crop(resized, self.height), self.normalize)
+        return normalize_array(center_crop(self.resize_frames(frames), self.height), self.normalize)
+
+    def resize_frames(self, frames: np.ndarray) -> np.ndarray:
+        """The preset's resize, the first step of `transform`. (T, H, W, 3) uint8 -> (T, H', W', 3)
+        uint8 with the shorter side `resize`."""
+        if self.preset == "paddle":
+            return scale_fixed_ratio(frames, self.resize)
+        return resize_short_side(frames, self.resize)
 
     def for_causality(self, causal: bool, family: str) -> Preprocessing:
         """A copy for a model that streams (`causal`) or not: a stream model needs `stream_fps`
@@ -238,3 +273,66 @@ class Preprocessing:
                 changes["resize"] = max(height, int(round(height * self.resize / self.height)))
             changes.update(height=height, width=width)
         return replace(self, **changes) if changes else self
+
+
+@dataclass(frozen=True)
+class EvaluationViews:
+    """The views of a video that evaluation averages: `clips` clips, each in `crops` crops.
+
+    An evaluation-only extension of a `Preprocessing` (see the module doc): with one clip and one
+    crop a video's only view is `preprocessing.sample_indices` then `preprocessing.transform`,
+    exactly `predict`'s clip. More clips are TF's evenly spaced evaluation clips
+    (`sampling.test_num_clips`, "clips" sampling only); three crops (`transform.test_num_crops`)
+    are TF's start / centre / end crops along the longer side of the record's resized frames.
+
+    Attributes:
+        preprocessing: the record of each view.
+        clips: clips per video.
+        crops: 1 (the record's centre crop) or 3 crops per clip.
+    """
+
+    preprocessing: Preprocessing
+    clips: int = 1
+    crops: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clips, int) or self.clips < 1:
+            raise PreprocessingError(f"sampling.test_num_clips must be a positive integer, got {self.clips!r}")
+        if self.crops not in EVALUATION_CROPS:
+            raise PreprocessingError(f"transform.test_num_crops must be one of {EVALUATION_CROPS}, got {self.crops!r}")
+        if self.clips > 1 and self.preprocessing.sampling != "clips":
+            raise PreprocessingError(
+                f"sampling.test_num_clips={self.clips} needs sampling.mode 'clips'; "
+                f"{self.preprocessing.sampling!r} sampling takes one clip of the whole video: set test_num_clips to 1"
+            )
+
+    @property
+    def num_views(self) -> int:
+        """Views per video, `clips * crops`."""
+        return self.clips * self.crops
+
+    def sample_indices(self, num_frames: int) -> np.ndarray:
+        """Frame indices of each clip of a `num_frames`-frame video. Returns (clips, frames) int64."""
+        prep = self.preprocessing
+        if self.clips == 1:
+            return prep.sample_indices(num_frames)[None, :]
+        return clip_indices(num_frames, prep.frames, prep.temporal_stride, train=False, num_clips=self.clips)
+
+    def transform(self, clips: np.ndarray) -> np.ndarray:
+        """The views of the clips, clip-major.
+
+        Args:
+            clips: (clips, T, H, W, 3) uint8 RGB, the frames of `sample_indices`.
+
+        Returns:
+            (clips * crops, 3, T, height, width) float32.
+        """
+        return np.concatenate([self._clip_views(clip) for clip in clips])
+
+    def _clip_views(self, clip: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (crops, 3, T, height, width) float32."""
+        prep = self.preprocessing
+        if self.crops == 1:
+            return prep.transform(clip)[None]
+        crops = three_crops(prep.resize_frames(clip), prep.height)
+        return np.stack([normalize_array(crop, prep.normalize) for crop in crops])

@@ -38,8 +38,9 @@ __all__ = [
     "random_resized_crop",
     "normalize",
     "normalize_array",
-    "ClipTransform",
-    "build_transform",
+    "validate_transform_config",
+    "TrainTransform",
+    "build_train_transform",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -342,7 +343,14 @@ def normalize(clip: np.ndarray, mode: str = "imagenet") -> torch.Tensor:
     return torch.from_numpy(normalize_array(clip, mode))
 
 
-def _validate(cfg: TransformConfig) -> None:
+def validate_transform_config(cfg: TransformConfig) -> None:
+    """Checks the `data.transform` section (both the training transform and the evaluation
+    record are built from it).
+
+    Raises:
+        ValueError: Unknown preset / normalisation, crop larger than short side, bad crop count;
+            the message names the config key to fix.
+    """
     if cfg.preset not in PRESETS:
         raise ValueError(f"transform.preset must be one of {PRESETS}, got {cfg.preset!r}")
     if cfg.normalize not in NORMALIZATIONS:
@@ -361,26 +369,20 @@ def _validate(cfg: TransformConfig) -> None:
 
 
 @dataclass(frozen=True)
-class ClipTransform:
-    """The train or test transform of a preset, as a picklable callable (DataLoader workers).
+class TrainTransform:
+    """The random training augmentation of a preset, as a picklable callable (DataLoader workers).
 
-    Call with `(clip, rng)`: clip (T, H, W, 3) uint8; rng used only in training.
-    Returns (3, T, crop, crop) float32 in training and (V, 3, T, crop, crop) in testing,
-    V = `cfg.test_num_crops`.
+    Call with `(clip, rng)`: clip (T, H, W, 3) uint8. Returns (3, T, crop, crop) float32.
+    Evaluation clips are not made here: they come from the preprocessing record
+    (`movinet.data.preprocessing.Preprocessing.transform`), the pipeline `predict` runs too.
     """
 
     cfg: TransformConfig
-    train: bool
 
-    def __call__(self, clip: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
-        if self.train:
-            if rng is None:
-                raise ValueError("the training transform needs an rng (np.random.Generator)")
-            return normalize(self._augment(clip, rng), self.cfg.normalize)
-        import torch
-
-        views = self._test_views(clip)
-        return torch.stack([normalize(view, self.cfg.normalize) for view in views])
+    def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        if rng is None:
+            raise ValueError("the training transform needs an rng (np.random.Generator)")
+        return normalize(self._augment(clip, rng), self.cfg.normalize)
 
     def _augment(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cfg = self.cfg
@@ -396,35 +398,21 @@ class ClipTransform:
             clip = horizontal_flip(clip)
         return clip
 
-    def _test_views(self, clip: np.ndarray) -> list[np.ndarray]:
-        cfg = self.cfg
-        if cfg.preset == "paddle":
-            clip = scale_fixed_ratio(clip, cfg.short_size)
-        else:
-            clip = resize_short_side(clip, cfg.short_size)
-        if cfg.test_num_crops == 3:
-            return list(three_crops(clip, cfg.crop_size))
-        return [center_crop(clip, cfg.crop_size)]
 
+def build_train_transform(cfg: TransformConfig) -> TrainTransform:
+    """The training transform of a preset (see `TransformConfig`).
 
-def build_transform(cfg: TransformConfig, *, train: bool) -> ClipTransform:
-    """The transform of a preset (see `TransformConfig`).
-
-    paddle, train: Scale(short, 4:3) -> MultiScaleCrop(short) -> RandomCrop(crop) -> flip(0.5).
-    paddle, test: Scale(short, 4:3) -> CenterCrop(crop) (or three crops).
-    tf, train: random resized crop (area 0.08-1, aspect 0.5-2) to crop -> flip(0.5).
-    tf, test: resize shorter side to short -> centre crop (or three crops).
+    paddle: Scale(short, 4:3) -> MultiScaleCrop(short) -> RandomCrop(crop) -> flip(0.5).
+    tf: random resized crop (area 0.08-1, aspect 0.5-2) to crop -> flip(0.5).
 
     Args:
-        cfg: Transform settings.
-        train: Training (random) or testing (deterministic) transform.
+        cfg: Transform settings (the whole section is checked, test settings included).
 
     Returns:
-        A callable `(clip uint8 (T, H, W, 3), rng) -> Tensor`: (3, T, crop, crop) float32 for
-        train, (test_num_crops, 3, T, crop, crop) for test.
+        A callable `(clip uint8 (T, H, W, 3), rng) -> Tensor (3, T, crop, crop) float32`.
 
     Raises:
-        ValueError: Unknown preset / normalisation, crop larger than short side, bad crop count.
+        ValueError: see `validate_transform_config`.
     """
-    _validate(cfg)
-    return ClipTransform(cfg=cfg, train=train)
+    validate_transform_config(cfg)
+    return TrainTransform(cfg=cfg)

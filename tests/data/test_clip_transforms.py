@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from movinet.data.config import TransformConfig
-from movinet.data.preprocessing import Preprocessing
+from movinet.data.config import DataConfig, SamplingConfig, TransformConfig
+from movinet.data.preprocessing import EvaluationViews, Preprocessing
 from movinet.data.transforms import (
     _multi_scale_offsets,
-    build_transform,
+    build_train_transform,
     center_crop,
     horizontal_flip,
     multi_scale_crop,
@@ -140,21 +140,36 @@ def test_normalize_imagenet_and_unit() -> None:
         normalize(clip, "caffe")
 
 
+def _evaluation_views(cfg: TransformConfig, frames: int) -> EvaluationViews:
+    prep = Preprocessing.from_data_config(DataConfig(sampling=SamplingConfig(num_frames=frames), transform=cfg))
+    return EvaluationViews(prep, crops=cfg.test_num_crops)
+
+
 @pytest.mark.parametrize("preset", ["paddle", "tf"])
-def test_build_transform_shapes(preset: str) -> None:
+def test_train_transform_and_evaluation_view_shapes(preset: str) -> None:
     clip = _offset_clip(6, 72, 96)
     cfg = TransformConfig(preset=preset, short_size=48, crop_size=40)
-    train = build_transform(cfg, train=True)(clip, np.random.default_rng(0))
+    train = build_train_transform(cfg)(clip, np.random.default_rng(0))
     assert train.shape == (3, 6, 40, 40) and train.dtype == torch.float32
-    test = build_transform(cfg, train=False)(clip, None)
-    assert test.shape == (1, 3, 6, 40, 40)
-    three = build_transform(TransformConfig(preset=preset, short_size=48, crop_size=40, test_num_crops=3), train=False)
-    assert three(clip, None).shape == (3, 3, 6, 40, 40)
+    test = _evaluation_views(cfg, 6).transform(clip[None])
+    assert test.shape == (1, 3, 6, 40, 40) and test.dtype == np.float32
+    three = _evaluation_views(TransformConfig(preset=preset, short_size=48, crop_size=40, test_num_crops=3), 6)
+    assert three.transform(clip[None]).shape == (3, 3, 6, 40, 40)
+
+
+@pytest.mark.parametrize(("preset", "resize"), [("paddle", scale_fixed_ratio), ("tf", resize_short_side)])
+def test_three_crop_views_are_tf_crops_of_the_records_resized_frames(preset, resize) -> None:
+    clip = _offset_clip(3, 72, 120)
+    cfg = TransformConfig(preset=preset, short_size=48, crop_size=40, normalize="unit", test_num_crops=3)
+    views = _evaluation_views(cfg, 3).transform(np.stack([clip, clip[::-1]]))
+    expected = [normalize(view, "unit").numpy() for frames in (clip, clip[::-1])
+                for view in three_crops(resize(frames, 48), 40)]
+    assert np.array_equal(views, np.stack(expected))  # clip-major, bit for bit
 
 
 def test_train_transform_is_deterministic_per_rng() -> None:
     clip = _offset_clip(4, 60, 80)
-    transform = build_transform(TransformConfig(short_size=48, crop_size=40), train=True)
+    transform = build_train_transform(TransformConfig(short_size=48, crop_size=40))
     first = transform(clip, np.random.default_rng(5))
     assert torch.equal(first, transform(clip, np.random.default_rng(5)))
     others = [transform(clip, np.random.default_rng(seed)) for seed in range(6, 12)]
@@ -167,7 +182,7 @@ def test_paddle_test_transform_matches_manual_pipeline() -> None:
     prep = Preprocessing(frames=3, height=172, width=172, resize=192, preset="paddle", sampling="segments",
                          normalize="imagenet")
     assert np.array_equal(prep.transform(clip), expected.numpy())
-    assert torch.equal(build_transform(TransformConfig(), train=False)(clip)[0], expected)
+    assert Preprocessing.from_data_config(DataConfig(sampling=SamplingConfig(num_frames=3))) == prep  # the defaults
 
 
 @pytest.mark.parametrize(
@@ -181,4 +196,16 @@ def test_paddle_test_transform_matches_manual_pipeline() -> None:
 )
 def test_invalid_transform_config(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        build_transform(TransformConfig(**changes), train=False)
+        build_train_transform(TransformConfig(**changes))
+    with pytest.raises(ValueError, match=message):
+        Preprocessing.from_data_config(DataConfig(transform=TransformConfig(**changes)))
+
+
+def test_invalid_evaluation_views() -> None:
+    prep = Preprocessing(frames=4, height=40, width=40, resize=48, preset="paddle", sampling="segments")
+    with pytest.raises(ValueError, match="test_num_crops"):
+        EvaluationViews(prep, crops=5)
+    with pytest.raises(ValueError, match="test_num_clips=2 needs sampling.mode 'clips'"):
+        EvaluationViews(prep, clips=2)
+    with pytest.raises(ValueError, match="test_num_clips"):
+        EvaluationViews(prep, clips=0)

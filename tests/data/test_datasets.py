@@ -17,12 +17,12 @@ from movinet.data.datasets import (
     SkippedSampleWarning,
     UnreadableSplitError,
     VideoClipDataset,
+    build_clips,
     build_dataset,
     read_list_file,
     scan_class_folders,
 )
 from movinet.data.preprocessing import Preprocessing
-from movinet.data.transforms import build_transform
 from movinet.data.video import open_video
 
 SMALL = TransformConfig(short_size=32, crop_size=28)
@@ -35,13 +35,9 @@ def _touch(path: Path) -> Path:
 
 
 def _dataset(samples: list[Sample], *, train: bool = True, frames: int = 8, **kwargs) -> VideoClipDataset:
-    return VideoClipDataset(
-        samples,
-        sampling=kwargs.pop("sampling", SamplingConfig(num_frames=frames)),
-        transform=build_transform(kwargs.pop("transform", SMALL), train=train),
-        train=train,
-        **kwargs,
-    )
+    data = DataConfig(sampling=kwargs.pop("sampling", SamplingConfig(num_frames=frames)),
+                      transform=kwargs.pop("transform", SMALL))
+    return VideoClipDataset(samples, clips=build_clips(data, "train" if train else "test"), **kwargs)
 
 
 # -- list files ------------------------------------------------------------------------------------
@@ -205,6 +201,15 @@ def test_test_mode_clips_and_crops_stack(tmp_path: Path) -> None:
     transform = TransformConfig(short_size=32, crop_size=28, test_num_crops=3)
     item = _dataset([Sample(video, 0)], train=False, sampling=sampling, transform=transform)[0]
     assert item["video"].shape == (6, 3, 4, 28, 28)
+
+
+def test_test_mode_clips_are_tf_evenly_spaced_clips(tmp_path: Path) -> None:
+    video = write_numbered_video(tmp_path / "v.mp4", 30)
+    sampling = SamplingConfig(mode="clips", num_frames=4, temporal_stride=2, test_num_clips=2)
+    transform = TransformConfig(preset="tf", short_size=48, crop_size=48, normalize="unit")
+    views = _dataset([Sample(video, 0)], train=False, sampling=sampling, transform=transform)[0]["video"]
+    ids = [frame_ids((view.permute(1, 2, 3, 0).numpy() * 255).round().astype(np.uint8)) for view in views]
+    assert ids == [[0, 2, 4, 6], [22, 24, 26, 28]]  # starts linspace(0, 30 - 4 * 2, 2)
 
 
 def test_randomness_depends_on_seed_epoch_index_only(tmp_path: Path) -> None:

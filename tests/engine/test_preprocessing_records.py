@@ -1,8 +1,9 @@
 """Every packaged recipe: training, export and `test` describe one evaluation pipeline, and
-`predict` feeds the model bit for bit the clip `test` evaluates."""
+`predict` feeds the model bit for bit the clip `test` evaluates, with the same code."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,37 @@ def test_predict_clip_is_bit_equal_to_the_evaluation_dataset(path, tmp_path):
     predicted, _ = load_clip(video, Preprocessing.from_config(cfg))
     assert predicted.shape == tuple(evaluated.shape[1:])
     assert torch.equal(torch.from_numpy(predicted), evaluated[0])
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in CONFIGS])
+def test_evaluation_dataset_runs_the_preprocessing_record(path, tmp_path, monkeypatch):
+    """`test` and `predict` share code, not only results: the evaluation dataset's item is made by the
+    config's record's `sample_indices` and `transform` (patched here, so a second pipeline shows)."""
+    from movinet.data.video import write_video
+
+    frames = np.random.default_rng(0).integers(0, 256, (37, 90, 120, 3), dtype=np.uint8)
+    write_video(tmp_path / "clip.mp4", frames, 25.0)
+    (tmp_path / "test.txt").write_text("clip.mp4 0\n")
+    cfg = load_config(path, [f"data.root={tmp_path}", "data.format=videos", "data.test_list=test.txt",
+                             "data.labels_file=''"])
+    records, clips = [], []
+
+    def first_frame_only(self: Preprocessing, num_frames: int) -> np.ndarray:
+        records.append(self)
+        return np.zeros(self.frames, dtype=np.int64)
+
+    def marked(self: Preprocessing, clip: np.ndarray) -> np.ndarray:
+        clips.append(clip)
+        return np.full((3, len(clip), self.height, self.width), -7.0, np.float32)  # no real pixel is -7
+
+    monkeypatch.setattr(Preprocessing, "sample_indices", first_frame_only)
+    monkeypatch.setattr(Preprocessing, "transform", marked)
+    dataset = build_dataset(eval_data_config(cfg), "test", num_classes=cfg.model.num_classes or 600)
+    evaluated = dataset[0]["video"]
+
+    record = dataclasses.replace(Preprocessing.from_config(cfg), stream_fps=None)  # the rate is the model's
+    assert records == [record]
+    assert len(clips) == 1 and clips[0].shape[0] == record.frames
+    assert (clips[0] == clips[0][:1]).all(), "the dataset read other frames than the record's indices"
+    assert evaluated.shape == (1, 3, record.frames, record.height, record.width)
+    assert bool((evaluated == -7.0).all())
