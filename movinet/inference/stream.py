@@ -30,8 +30,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from movinet.inference.predict import Predictor, PredictorError, softmax, top_k_of
+from movinet.inference.backends.base import Predictor, PredictorError
 from movinet.inference.readahead import read_ahead
+from movinet.inference.report import softmax, top_k_of
 from movinet.models.streaming import stream_clip
 
 TopK = list[tuple[int, str | None, float]]

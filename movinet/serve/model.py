@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from movinet.data.preprocessing import Preprocessing
-from movinet.inference.predict import Predictor, PredictorError, load_predictor, predict_files, softmax, top_k_of
-
-State = dict[str, Any]
+from movinet.inference.backends import Predictor, PredictorError, State, load_predictor
+from movinet.inference.predict import predict_files
+from movinet.inference.report import softmax, top_k_of
 
 
 class NotAStreamModelError(PredictorError):
