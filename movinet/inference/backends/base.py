@@ -1,8 +1,11 @@
 """The interface every prediction backend implements: `Predictor`.
 
 A predictor classifies preprocessed clips and knows what is needed to make them (its model's
-`Preprocessing`) and to name its classes. Stream (causal) predictors also step a stream with a
-state dict of the backend's arrays, each with the batch on axis 0 (frame counters are `(B,)` int64).
+`Preprocessing`) and to name its classes. Stream (causal) predictors also step a stream: their
+state is a dict keyed by the model's state keys (`blocks.1.0.feature.buffer`, `head.pool.count`,
+...; `MoViNet.init_state`'s keys) in every backend, each value with the batch on axis 0 (frame
+counters are `(B,)` int64). Values are the backend's arrays (torch tensors, numpy arrays); a
+backend also accepts the other's CPU arrays, so a stream may move between backends.
 
 A backend subclasses `Predictor` and implements:
 
@@ -111,7 +114,7 @@ class Predictor(ABC):
         return stream_clip(self.step, video, self.init_state(video.shape[0]), self.max_chunk)[0]
 
     def init_state(self, batch_size: int = 1) -> State:
-        """Zero state of `batch_size` fresh streams (stream models only)."""
+        """Zero state of `batch_size` fresh streams, keyed by the model's state keys (stream models only)."""
         if not self.is_stream:
             raise PredictorError(f"{self.model_name} is a base model: it has no stream state; use a *_stream model")
         return self._init_state(batch_size)
@@ -121,7 +124,7 @@ class Predictor(ABC):
 
         Args:
             clip: (B, 3, t, H, W) float32 preprocessed frames (t <= `max_chunk`).
-            state: from `init_state` or the previous `step`.
+            state: from `init_state` or the previous `step`, of this backend or another.
 
         Returns:
             ((B, num_classes) float32 logits after the clip, the new state with the same keys).

@@ -1,4 +1,9 @@
-"""The ONNX Runtime backend: a `movinet export` graph and its JSON sidecar. Imports no torch."""
+"""The ONNX Runtime backend: a `movinet export` graph and its JSON sidecar. Imports no torch.
+
+A stream graph takes `video` and each state tensor as `state.<key>` and returns `logits` and each
+new state tensor as `new_state.<key>` (the sidecar's `states` names them). `OnnxPredictor` maps
+them to and from the model's state keys, so its states are keyed like every other backend's.
+"""
 
 from __future__ import annotations
 
@@ -101,6 +106,8 @@ class OnnxPredictor(Predictor):
         self.sidecar = sidecar
         self._check_graph(path)
         self.state_specs = _state_specs(sidecar, path)
+        self._state_keys = [spec["key"] for spec in self.state_specs]
+        self._step_outputs = ["logits"] + [spec["output"] for spec in self.state_specs]
         super().__init__(model_name=sidecar["model_name"], family=sidecar.get("family", "official"),
                          kind=sidecar["kind"], num_classes=int(sidecar["num_classes"]), labels=sidecar.get("labels"),
                          preprocessing=Preprocessing.from_dict(sidecar["preprocessing"]))
@@ -143,14 +150,19 @@ class OnnxPredictor(Predictor):
             shape = list(spec["shape"])
             if spec.get("batch_axis") is not None:
                 shape[spec["batch_axis"]] = batch_size
-            state[spec["input"]] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
+            state[spec["key"]] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
         return state
 
     def _step(self, clip: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        clip = np.ascontiguousarray(clip, dtype=np.float32)
-        outputs = self.session.run(None, {"video": clip, **state})
-        new_state = {spec["input"]: value for spec, value in zip(self.state_specs, outputs[1:])}
-        return outputs[0], new_state
+        feeds = {"video": np.ascontiguousarray(clip, dtype=np.float32)}
+        try:
+            # np.asarray also takes CPU torch tensors (another backend's state) without importing torch.
+            feeds.update((spec["input"], np.asarray(state[spec["key"]])) for spec in self.state_specs)
+        except KeyError as missing:
+            raise PredictorError(f"the stream state lacks {missing.args[0]!r}; start a stream from "
+                                 "predictor.init_state() and feed back the state `step` returns") from None
+        logits, *new_state = self.session.run(self._step_outputs, feeds)
+        return logits, dict(zip(self._state_keys, new_state))
 
 
 def _start_session(path: Path, providers: list[str], num_threads: int | None) -> ort.InferenceSession:

@@ -72,18 +72,22 @@ class TorchPredictor(Predictor):
                          num_classes=model.num_classes, labels=labels,
                          preprocessing=prep.for_causality(model.is_causal, info.family))
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+    def _tensor(self, array: Any) -> torch.Tensor:
+        """A tensor on this predictor's device: tensors as they are, arrays (e.g. another backend's) converted."""
+        if isinstance(array, torch.Tensor):
+            return array.to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def _forward(self, video: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.model(self._tensor(video)).float().cpu().numpy()
+            return self.model(self._tensor(np.asarray(video, dtype=np.float32))).float().cpu().numpy()
 
     def _init_state(self, batch_size: int) -> State:
         prep = self.preprocessing
         return self.model.init_state(batch_size, prep.height, prep.width)
 
     def _step(self, clip: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        state = {key: self._tensor(value) for key, value in state.items()}
         with torch.inference_mode():
-            logits, state = self.model.stream_step(self._tensor(clip), state)
+            logits, state = self.model.stream_step(self._tensor(np.asarray(clip, dtype=np.float32)), state)
         return logits.float().cpu().numpy(), state
