@@ -28,7 +28,9 @@ import torch
 import movinet
 from movinet.data.video import write_video
 from movinet.export.onnx import export_onnx
-from movinet.inference.predict import OnnxPredictor, TorchPredictor, predict_files
+from movinet.inference.backends.onnx import OnnxPredictor
+from movinet.inference.backends.pytorch import TorchPredictor
+from movinet.inference.predict import predict_files
 from movinet.inference.stream import run_stream
 from movinet.weights import save_weights
 

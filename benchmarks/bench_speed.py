@@ -63,7 +63,7 @@ def torch_model(name: str, form: str, threads: int):
 
 
 def ort_session(path: str, threads: int):
-    from movinet.inference.predict import onnx_session_options
+    from movinet.inference.backends.onnx import onnx_session_options
 
     import onnxruntime as ort
 
@@ -136,7 +136,8 @@ def work_base_ort(args: argparse.Namespace) -> dict[str, float]:
 
 
 def work_predict(args: argparse.Namespace) -> dict[str, float]:
-    from movinet.inference.predict import OnnxPredictor, predict_files
+    from movinet.inference.backends.onnx import OnnxPredictor
+    from movinet.inference.predict import predict_files
 
     predictor = OnnxPredictor(args.onnx, num_threads=args.threads)
     predict_files(args.video, predictor, progress=False)  # warm-up
@@ -151,7 +152,7 @@ def work_predict(args: argparse.Namespace) -> dict[str, float]:
 
 
 def work_stream_file(args: argparse.Namespace) -> dict[str, float]:
-    from movinet.inference.predict import OnnxPredictor
+    from movinet.inference.backends.onnx import OnnxPredictor
     from movinet.inference.stream import run_stream
 
     predictor = OnnxPredictor(args.onnx, num_threads=args.threads)

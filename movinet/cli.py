@@ -166,7 +166,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from movinet.inference.predict import load_predictor, predict_files, print_results, resolve_model_files
+    from movinet.inference.backends import load_predictor
+    from movinet.inference.model_files import resolve_model_files
+    from movinet.inference.predict import predict_files
+    from movinet.inference.report import print_results
 
     cfg = _load_config(args.config)
     model_file = resolve_model_files(args.model_file, args.weights, model_name=cfg.model.name if cfg else None)
@@ -179,7 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from movinet.inference.predict import load_predictor
+    from movinet.inference.backends import load_predictor
     from movinet.inference.stream import run_stream
 
     cfg = _load_config(args.config)

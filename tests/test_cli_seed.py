@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from movinet.cli import build_parser, main
-from movinet.inference.predict import resolve_model_files
+from movinet.inference import resolve_model_files
 
 
 def parse(*argv: str):

@@ -203,7 +203,9 @@ def export_demo_model(cfg: Config, weights: str, work: Path) -> Any:
 
 def predict_held_out(onnx_path: Path, video: str) -> dict[str, Any]:
     """Step 5: `movinet predict` on the held-out video with ONNX Runtime."""
-    from movinet.inference.predict import OnnxPredictor, format_result, predict_files
+    from movinet.inference.backends.onnx import OnnxPredictor
+    from movinet.inference.predict import predict_files
+    from movinet.inference.report import format_result
 
     result = predict_files([video], OnnxPredictor(onnx_path), top_k=1, progress=False)[0]
     if not result.ok:
@@ -220,7 +222,7 @@ def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
     base weights are loaded into their causal variant (`load_model(..., causal=True)`), whose
     per-frame predictions only approximate the base model (it never saw the future frames in training).
     """
-    from movinet.inference.predict import TorchPredictor
+    from movinet.inference.backends.pytorch import TorchPredictor
     from movinet.inference.stream import run_stream
     from movinet.loading import load_model
 

@@ -166,7 +166,7 @@ def _example_video(shape: tuple[int, ...], normalize: str, seed: int) -> Tensor:
 def _ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
-    from movinet.inference.predict import onnx_session_options
+    from movinet.inference.backends.onnx import onnx_session_options
 
     options = onnx_session_options(max(1, torch.get_num_threads()))
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -9,8 +9,9 @@ resampled to `target_fps`. The default is the rate the model was trained at (the
 10 s), i.e. **5 fps**; feeding 25 fps would make every motion look five times slower to them.
 Each frame is preprocessed exactly like the whole-clip path (shorter-side resize or PaddleVideo's
 4:3 scale, centre crop, normalisation: `Preprocessing.transform` applied per frame), and `chunk`
-frames at a time go through one `stream_step` (PyTorch) or one call of the ONNX step graph with the
-state fed back. After `n` frames the logits equal a whole-clip prediction on those `n` frames.
+frames at a time go through one `Predictor.step` (PyTorch's `stream_step`, one call of the ONNX step
+graph, ...) with the state fed back. The state is keyed by the model's state keys whatever the
+backend. After `n` frames the logits equal a whole-clip prediction on those `n` frames.
 
 Each step prints (and/or writes as a JSON line) its timestamp, frame index, top-k and latency. A
 source that ends, drops or is interrupted (Ctrl-C) ends the loop with a `StreamSummary`.
@@ -30,8 +31,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from movinet.inference.predict import Predictor, PredictorError, softmax, top_k_of
+from movinet.inference.backends.base import Predictor, PredictorError
 from movinet.inference.readahead import read_ahead
+from movinet.inference.report import softmax, top_k_of
 from movinet.models.streaming import stream_clip
 
 TopK = list[tuple[int, str | None, float]]

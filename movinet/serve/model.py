@@ -5,7 +5,9 @@
     logits, states = model.step_batch([clip_a, clip_b], [state_a, state_b])
     result = model.predict_file("upload.mp4", top_k=5)              # the `movinet predict --json` record
 
-A batched step concatenates the per-stream states along their batch axis (dim 0 of every state
+A stream's state is the predictor's: a dict keyed by the model's state keys
+(`blocks.1.0.feature.buffer`, `head.pool.count`, ...), the same keys with every backend. A batched
+step concatenates the per-stream states key by key along their batch axis (dim 0 of every state
 tensor, frame counters included: they are per-sample `(B,)` int64), runs one model call and splits
 the new state back into one state per stream, so streams of different ages share a batch.
 """
@@ -19,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from movinet.data.preprocessing import Preprocessing
-from movinet.inference.predict import Predictor, PredictorError, load_predictor, predict_files, softmax, top_k_of
-
-State = dict[str, Any]
+from movinet.inference.backends import Predictor, PredictorError, State, load_predictor
+from movinet.inference.predict import predict_files
+from movinet.inference.report import softmax, top_k_of
 
 
 class NotAStreamModelError(PredictorError):
@@ -143,7 +145,7 @@ class ServedModel:
 
 
 def concat_states(states: Sequence[State]) -> State:
-    """Stack per-stream states (batch 1 each) into one batched state along dim 0.
+    """Stack per-stream states (batch 1 each) into one batched state, key by key along dim 0.
 
     Works for numpy (ONNX Runtime) and torch (PyTorch) states; a single state is returned as it is.
     """

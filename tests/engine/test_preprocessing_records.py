@@ -16,7 +16,7 @@ from movinet.engine import evaluate as ev
 from movinet.engine.config import eval_data_config, load_config
 from movinet.engine.train import fit
 from movinet.export.onnx import export_from_weights
-from movinet.inference.predict import load_clip, read_sidecar
+from movinet.inference import load_clip, read_sidecar
 from movinet.weights import read_weights
 
 from engine_helpers import RandomVideoDataset

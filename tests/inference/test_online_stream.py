@@ -10,7 +10,7 @@ import pytest
 
 import movinet.data.video as video_module
 from movinet.data.video import VideoDecodeError, open_video
-from movinet.inference.predict import OnnxPredictor, PredictorError, TorchPredictor, load_clip
+from movinet.inference import OnnxPredictor, PredictorError, TorchPredictor, load_clip
 from movinet.inference.stream import StreamOpenError, StreamSession, run_stream
 from tests.inference.assets import PREPROCESSING, noise_video, single_thread
 

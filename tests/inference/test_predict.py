@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from movinet.inference.predict import (
+from movinet.inference import (
     OnnxPredictor,
     PredictorError,
     ProviderNotAvailableError,
@@ -163,16 +163,18 @@ def test_torch_predictor_checks_the_model(base_weights, torch_base):
 
 
 def test_the_onnx_path_of_predict_and_stream_imports_no_torch(video, base_onnx, stream_onnx):
-    """A fresh interpreter predicts a file and streams it with ONNX models and never loads torch."""
+    """A fresh interpreter picks the ONNX backend, predicts a file and streams it, and never loads torch."""
     import subprocess
     import sys
     from pathlib import Path
 
     code = (
         "import sys\n"
-        "from movinet.inference.predict import OnnxPredictor, predict_files\n"
+        "from movinet.inference import OnnxPredictor, load_predictor, predict_files\n"
         "from movinet.inference.stream import run_stream\n"
-        f"[result] = predict_files({str(video)!r}, OnnxPredictor({str(base_onnx)!r}, num_threads=1), progress=False)\n"
+        f"predictor = load_predictor({str(base_onnx)!r}, num_threads=1)\n"
+        "assert isinstance(predictor, OnnxPredictor)\n"
+        f"[result] = predict_files({str(video)!r}, predictor, progress=False)\n"
         "assert result.error is None, result.error\n"
         f"summary = run_stream({str(video)!r}, predictor=OnnxPredictor({str(stream_onnx)!r}, num_threads=1), "
         "print_every=0, max_frames=3)\n"

@@ -9,7 +9,7 @@ import pytest
 import movinet
 from movinet.cli import main
 from movinet.data.synthetic import make_motion_video
-from movinet.inference.predict import collect_inputs
+from movinet.inference import collect_inputs
 from movinet.weights import save_weights
 
 

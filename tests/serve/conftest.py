@@ -40,7 +40,7 @@ def torch_model():
 
 @pytest.fixture(scope="session")
 def torch_served(torch_model):
-    from movinet.inference.predict import TorchPredictor
+    from movinet.inference import TorchPredictor
     from movinet.serve.model import ServedModel
 
     predictor = TorchPredictor.from_model(torch_model, "movinet_a0_stream", labels=LABELS,

@@ -78,7 +78,7 @@ def test_concat_and_split_are_inverse(onnx_served, torch_served):
 
 
 def test_base_model_is_refused(tmp_path):
-    from movinet.inference.predict import TorchPredictor
+    from movinet.inference import TorchPredictor
     from tests.conftest import random_model
 
     predictor = TorchPredictor.from_model(random_model("movinet_a0_base", num_classes=3), "movinet_a0_base")

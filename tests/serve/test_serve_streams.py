@@ -19,7 +19,7 @@ def scores(reply: dict) -> dict[int, float]:
 
 def assert_matches_reference(replies: list[dict], ref_logits: np.ndarray, tolerance: float = 1e-5) -> None:
     """Every reply is a result, in frame order, with the top-k of the stream stepped alone."""
-    from movinet.inference.predict import softmax
+    from movinet.inference.report import softmax
 
     assert [reply["type"] for reply in replies] == ["result"] * len(ref_logits)
     assert [reply["frames"] for reply in replies] == list(range(1, len(ref_logits) + 1))
@@ -33,7 +33,7 @@ def assert_matches_reference(replies: list[dict], ref_logits: np.ndarray, tolera
 
 def test_client_stream_gives_the_final_top5_of_movinet_stream(server, onnx_file, tmp_path):
     from movinet.data.video import iter_frames, write_video
-    from movinet.inference.predict import load_predictor
+    from movinet.inference import load_predictor
     from movinet.inference.stream import run_stream
 
     video = write_video(tmp_path / "clip.mp4", motion_frames(7, 20, 60, 72), 20.0)

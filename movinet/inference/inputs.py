@@ -1,0 +1,78 @@
+"""What `movinet predict` classifies: files, directories of videos, `.txt`/`.list` lists; URLs refused."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+VIDEO_LIST_SUFFIXES = (".txt", ".list")
+
+
+def collect_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """Expand the inputs of `predict_files`: a file, a directory (its video files, sorted), a .txt list.
+
+    Missing paths are kept: they become error results, not an exception. In a directory, files
+    without a video extension (`VIDEO_EXTENSIONS`: labels, notes, thumbnails) are not inputs.
+
+    Raises:
+        ValueError: a URL, or nothing to predict (empty list, a directory without video files).
+    """
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[str] = []
+    for item in items:
+        if "://" in str(item):
+            raise ValueError(f"{item} is a URL; `movinet predict` classifies files, directories and .txt lists of "
+                             f"files. For a stream use `movinet stream --input {item}`")
+        path = Path(item).expanduser()
+        if path.is_dir():
+            paths.extend(_videos_in(path))
+        elif path.is_file() and path.suffix.lower() in VIDEO_LIST_SUFFIXES:
+            paths.extend(_read_list_file(path))
+        else:
+            paths.append(str(item))
+    if not paths:
+        raise ValueError("no input files given; pass a video file, a directory or a .txt list of videos")
+    return paths
+
+
+def _videos_in(directory: Path) -> list[str]:
+    """The video files of `directory` (not hidden, a video extension), sorted.
+
+    Raises:
+        ValueError: there are none.
+    """
+    from movinet.data.video import VIDEO_EXTENSIONS
+
+    files = sorted(str(p) for p in directory.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not files:
+        raise ValueError(f"directory {directory} holds no video files ({', '.join(VIDEO_EXTENSIONS)})")
+    return files
+
+
+def _read_list_file(path: Path) -> list[str]:
+    """Paths of a list file: one per line, `#` comments; relative paths may be relative to the list.
+
+    Lines are read as training reads video lists: `path` or `path label`, the label being the last
+    column, so a path may contain spaces (`my clip.mp4 3`).
+    """
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry = _resolve_entry(line, path.parent)
+        columns = line.rsplit(maxsplit=1)
+        if not Path(entry).exists() and len(columns) == 2 and columns[1].lstrip("-").isdigit():
+            entry = _resolve_entry(columns[0], path.parent)  # a PaddleVideo `path label` line
+        entries.append(entry)
+    return entries
+
+
+def _resolve_entry(entry: str, base: Path) -> str:
+    """A list entry as given when it exists (or cannot be found beside the list), else beside the list."""
+    path = Path(entry).expanduser()
+    if path.is_absolute() or path.exists() or not (base / path).exists():
+        return str(path)
+    return str(base / path)
