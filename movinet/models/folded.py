@@ -202,19 +202,20 @@ class FoldedConv2d(nn.Module):
         if self.matmul_below:  # (C_in, C_out) for the matmul form
             self.register_buffer("weight_t", weight[:, :, 0, 0].t().contiguous())
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, padded: tuple[int, int] | None = None) -> Tensor:
+        """`padded`: x already carries TF SAME's surplus after (see `FoldedBlock`); the symmetric padding."""
         frames = x.shape[0] if x.dim() == 4 else x.shape[0] * x.shape[2]
         if frames < self.matmul_below:
             return self._matmul(x)
         if x.dim() == 4:
-            return self._conv(x)
+            return self._conv(x, padded)
         if not self.eager:  # in a graph a clip stays (B, C, T, H, W): a (1, kh, kw) 3D conv, no layout changes
-            return self._conv(x)
-        return video_of(self._conv(frames_of(x)), x.shape[0])
+            return self._conv(x, padded)
+        return video_of(self._conv(frames_of(x), padded), x.shape[0])
 
-    def _conv(self, x: Tensor) -> Tensor:
+    def _conv(self, x: Tensor, padded: tuple[int, int] | None = None) -> Tensor:
         """The conv on frames (N, C_in, H, W), or on a whole (B, C_in, T, H, W) clip as a 3D conv."""
-        pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+        pad, surplus = (padded, None) if padded is not None else self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
             x = pad_after(x, surplus) if self.eager else F.pad(x, surplus)
         elif self.lay_out_input:
@@ -275,8 +276,12 @@ class FoldedTimeConv(nn.Module):
     def _pad(self, x: Tensor, surplus: tuple[int, int, int, int]) -> Tensor:
         return pad_after(x, surplus) if self.eager else F.pad(x, surplus)
 
-    def clip(self, x: Tensor, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """x (B, C, T, H, W) -> (y (B, C_out, T, H', W'), last kt-1 input frames if causal, else None)."""
+    def clip(self, x: Tensor, history: Tensor | None,
+             padded: tuple[int, int] | None = None) -> tuple[Tensor, Tensor | None]:
+        """x (B, C, T, H, W) -> (y (B, C_out, T, H', W'), last kt-1 input frames if causal, else None).
+
+        `padded` (not causal): x already carries TF SAME's surplus after; the symmetric padding.
+        """
         last = None
         if self.causal:
             if history is None:
@@ -287,7 +292,7 @@ class FoldedTimeConv(nn.Module):
             last = x[:, :, -self.history_frames:]
             if self.eager:
                 last = last.contiguous(memory_format=torch.channels_last_3d)
-        pad, surplus = self.padding.resolve(x.shape[-2], x.shape[-1])
+        pad, surplus = (padded, None) if padded is not None else self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
             x = self._pad(x, surplus)
         y = F.conv3d(x, self.weight, self.bias, (1, *self.stride), (self.time_padding, *pad), 1, self.groups)
@@ -346,31 +351,66 @@ def _fold_parts(block: ConvBNActivation, *, eager: bool) -> tuple[FoldedConv2d |
     return spatial, time
 
 
-class FoldedConvBlock(nn.Module):
-    """`layers.ConvBlock` folded: a clip (B, C_in, T, H, W) -> (B, C_out, T, H', W'), a frame
-    (`one_frame`) -> (B, C_out, H', W'); no state."""
+class FoldedBlock(nn.Module):
+    """What the folded conv blocks share: a spatial part, a temporal part, and optionally the
+    layer's pointwise expansion in front (`fuse_expansion`)."""
 
-    stateful = False
-
-    def __init__(self, block: ConvBlock, *, eager: bool) -> None:
+    def __init__(self, block: ConvBNActivation, *, eager: bool) -> None:
         super().__init__()
         self.spatial, self.time = _fold_parts(block, eager=eager)
+        self.expansion: FoldedConvBlock | None = None
 
-    def forward(self, x: Tensor) -> Tensor:
+    @property
+    def first_padding(self) -> SpatialPadding:
+        """The padding rule of the conv that sees the block's input."""
+        return (self.spatial if self.spatial is not None else self.time).padding
+
+    def fuse_expansion(self, expansion: FoldedConvBlock) -> None:
+        """Run the layer's pointwise `expansion` first, so that where TF SAME adds a cell after (stride
+        2, even side) the narrow layer input is padded, not the expanded tensor (a copy of a tenth
+        of the size); the expansion's border (its activated bias) is zeroed."""
+        self.expansion = expansion
+
+    def _expanded(self, x: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
+        """The expansion's output, and the first conv's symmetric padding if that output already
+        carries the surplus (else None)."""
+        pad, surplus = self.first_padding.resolve(x.shape[-2], x.shape[-1])
+        if surplus is None:
+            return self.expansion(x), None
+        height, width = x.shape[-2], x.shape[-1]
+        y = self.expansion(pad_after(x, surplus))
+        y[..., height:, :].zero_()
+        y[..., :height, width:].zero_()
+        return y, pad
+
+    def _input(self, x: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
+        """The block's input as a frame map or a clip, through the fused expansion if any, and the
+        first conv's symmetric padding if it is already padded."""
         x = one_frame(x)
-        if self.spatial is not None:
-            x = self.spatial(x)
-        if self.time is None:
-            return x
-        if x.dim() == 4:  # a frame through a conv that pads time symmetrically: a clip of one frame
-            return self.time.clip(x.unsqueeze(2), None)[0].squeeze(2)
-        return self.time.clip(x, None)[0]
+        return self._expanded(x) if self.expansion is not None else (x, None)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return (self.spatial if self.spatial is not None else self.time).output_size(height, width)
 
 
-class FoldedCausalConvBlock(nn.Module):
+class FoldedConvBlock(FoldedBlock):
+    """`layers.ConvBlock` folded: a clip (B, C_in, T, H, W) -> (B, C_out, T, H', W'), a frame
+    (`one_frame`) -> (B, C_out, H', W'); no state."""
+
+    stateful = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padded = self._input(x)
+        if self.spatial is not None:
+            x, padded = self.spatial(x, padded), None
+        if self.time is None:
+            return x
+        if x.dim() == 4:  # a frame through a conv that pads time symmetrically: a clip of one frame
+            return self.time.clip(x.unsqueeze(2), None, padded)[0].squeeze(2)
+        return self.time.clip(x, None, padded)[0]
+
+
+class FoldedCausalConvBlock(FoldedBlock):
     """`layers.CausalConvBlock` folded, with its one-frame path: returns `(tensor, new state entries)`.
 
     A clip (B, C_in, T, H, W) -> (B, C_out, T, H', W'), a frame (`one_frame`) -> (B, C_out, H', W').
@@ -381,23 +421,24 @@ class FoldedCausalConvBlock(nn.Module):
     stateful = True
 
     def __init__(self, block: CausalConvBlock, *, eager: bool) -> None:
-        super().__init__()
-        self.spatial, self.time = _fold_parts(block, eager=eager)
+        super().__init__(block, eager=eager)
         self.buffer_key = block.buffer_key
 
+    def fuse_expansion(self, expansion: FoldedConvBlock) -> None:
+        if self.spatial is None:
+            raise ValueError("a causal 3D conv buffers the expanded frames: its expansion cannot be fused")
+        super().fuse_expansion(expansion)
+
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        x = one_frame(x)
+        x, padded = self._input(x)
         if self.spatial is not None:
-            x = self.spatial(x)
+            x = self.spatial(x, padded)
         buffer = None if state is None else state.get(self.buffer_key)
         if x.dim() == 4:
             y, buffer = self.time.frame(x, buffer)
         else:
             y, buffer = self.time.clip(x, buffer)
         return y, ({} if state is None else {self.buffer_key: buffer})
-
-    def output_size(self, height: int, width: int) -> tuple[int, int]:
-        return (self.spatial if self.spatial is not None else self.time).output_size(height, width)
 
     def state_shapes(self, batch: int, height: int, width: int) -> StateShapes:
         """Shapes of this block's state for an input of spatial size (height, width), as the training block's."""
@@ -550,9 +591,7 @@ class FoldedClassifier(nn.Module):
         self.register_buffer("hidden_bias", classifier.hidden.bias.detach().clone())
         self.register_buffer("logits_weight", classifier.logits.weight[:, :, 0, 0, 0].detach().clone())
         self.register_buffer("logits_bias", classifier.logits.bias.detach().clone())
-        self.in_channels = int(self.hidden_weight.shape[1])
 
     def forward(self, x: Tensor) -> Tensor:
-        hidden = activate_(F.linear(x.view(-1, self.in_channels), self.hidden_weight, self.hidden_bias),
-                           self.activation)
+        hidden = activate_(F.linear(x.flatten(1), self.hidden_weight, self.hidden_bias), self.activation)
         return F.linear(hidden, self.logits_weight, self.logits_bias)

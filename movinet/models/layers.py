@@ -629,10 +629,10 @@ class BottleneckLayer(nn.Module):
             y, se_state = self.se(y, state)
             new_state = {**new_state, **se_state}
         y = self.projection(y)
-        if self.rezero is not None:
-            y = self.drop_path(self.rezero * y)
         shortcut = x if self.skip is None else self.skip(x)
-        return shortcut + y, new_state
+        if self.rezero is None:  # the inference form (ReZero folded): the projection's output is fresh
+            return y.add_(shortcut), new_state
+        return shortcut + self.drop_path(self.rezero * y), new_state
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return self.feature.output_size(height, width)

@@ -63,6 +63,18 @@ def _swap_leaves_(module: nn.Module, eager: bool) -> None:
             _swap_leaves_(child, eager)
 
 
+def _fuse_expansion_(layer: BottleneckLayer) -> None:
+    """Move a layer's folded pointwise expansion into its feature block where TF SAME pads the
+    feature conv's input with a cell after (see `FoldedBlock.fuse_expansion`); the layer's
+    `expansion` becomes the identity. Not for a causal 3D conv, which buffers the expanded frames."""
+    feature = layer.feature
+    rule = feature.first_padding
+    pads_after = rule.explicit is None and (max(rule.stride) > 1 or min(rule.kernel) % 2 == 0)
+    if pads_after and (feature.spatial is not None or not feature.stateful):
+        feature.fuse_expansion(layer.expansion)
+        layer.expansion = nn.Identity()
+
+
 def optimize_for_inference(model: MoViNet, *, target: str = "eager") -> MoViNet:
     """The inference form of a trained `MoViNet`: same calls, same answers (1e-4), faster.
 
@@ -91,6 +103,9 @@ def optimize_for_inference(model: MoViNet, *, target: str = "eager") -> MoViNet:
         for layer in fast._layers():
             _fold_rezero_(layer)
         _swap_leaves_(fast, eager=target == "eager")
+        if target == "eager":
+            for layer in fast._layers():
+                _fuse_expansion_(layer)
         stem_conv = fast.stem.spatial
         if stem_conv is not None:  # the video arrives NCDHW: laid out channels-last (and padded) in one copy
             stem_conv.lay_out_input = stem_conv.eager
