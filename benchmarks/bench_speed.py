@@ -56,8 +56,10 @@ def torch_model(name: str, form: str, threads: int):
     import torch
 
     import movinet
+    from movinet.process import keep_freed_memory
 
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as the command line does for the commands that run a model (movinet/process.py)
     model = movinet.create_model(name).eval()
     return movinet.optimize_for_inference(model) if form == "fast" else model
 

@@ -408,6 +408,9 @@ def os_error_message(error: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `movinet` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from movinet.process import apply_command_settings
+
+    apply_command_settings(args.command)
     try:
         return args.func(args)
     except ValueError as error:

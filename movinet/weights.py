@@ -93,6 +93,9 @@ def describe_model(model: MoViNet, name: str, *, labels: list[str] | None = None
                    preprocessing: Preprocessing | None = None, source: str | None = None) -> ModelMetadata:
     """The metadata of an in-memory model (default preprocessing: the registry's for `name`)."""
     info = get_model_info(name)
+    if getattr(model, "inference_target", None):
+        raise ValueError("this is the inference form of a model (optimize_for_inference): its folded weights are "
+                         "not a checkpoint; save the training model")
     if labels is not None and len(labels) != model.num_classes:
         raise ValueError(f"{len(labels)} labels given for a model with {model.num_classes} classes")
     se_hidden = [layer.se.reduce.out_channels for stage in model.blocks for layer in stage if layer.se is not None]

@@ -7,7 +7,8 @@ folded when a leaf is built (exact up to float rounding):
     ReZero scalar of a layer into its projection (the optimizer scales that BN first);
   * the hard-sigmoid gate's `+3` and `x0.16667` into the SE expand weights (a clamp remains);
   * the SAME padding of each conv and pool, resolved once per frame size (`SpatialPadding`).
-How they run:
+How they run (parts inside a leaf are called by `.forward`, without the module-call machinery,
+which costs as much as a small op on a per-frame path):
   * A clip between leaves keeps the training form's (B, C, T, H, W) shape, stored channels-last-3d
     (C innermost), so its frames are a free (B*T, C, H, W) channels-last view (`frames_of`): every
     1x1 and spatial conv is a 2D conv on the frames, a (kt, kh, kw) conv one channels-last 3D conv.
@@ -197,8 +198,8 @@ class FoldedConv2d(nn.Module):
         self.eager, self.lay_out_input = eager, False
         self.out_channels = int(weight.shape[0])
         self.padding = SpatialPadding((weight.shape[2], weight.shape[3]), stride, padding)
-        pointwise = tuple(weight.shape[2:]) == (1, 1) and self.stride == (1, 1) and groups == 1
-        self.matmul_below = ONEDNN_MIN_BATCH if pointwise and eager else 0
+        self.pointwise = tuple(weight.shape[2:]) == (1, 1) and self.stride == (1, 1) and groups == 1
+        self.matmul_below = ONEDNN_MIN_BATCH if self.pointwise and eager else 0
         if self.matmul_below:  # (C_in, C_out) for the matmul form
             self.register_buffer("weight_t", weight[:, :, 0, 0].t().contiguous())
 
@@ -209,12 +210,14 @@ class FoldedConv2d(nn.Module):
             return self._matmul(x)
         if x.dim() == 4:
             return self._conv(x, padded)
-        if not self.eager:  # in a graph a clip stays (B, C, T, H, W): a (1, kh, kw) 3D conv, no layout changes
+        if self.pointwise and not self.eager:  # in a graph: a 1x1x1 3D conv on the clip, no layout change
             return self._conv(x, padded)
         return video_of(self._conv(frames_of(x), padded), x.shape[0])
 
     def _conv(self, x: Tensor, padded: tuple[int, int] | None = None) -> Tensor:
-        """The conv on frames (N, C_in, H, W), or on a whole (B, C_in, T, H, W) clip as a 3D conv."""
+        """The conv on frames (N, C_in, H, W), or on a whole (B, C_in, T, H, W) clip as a 3D conv
+        (a graph's 1x1 convs: ONNX Runtime runs its (1, kh, kw) 3D convs several times slower than
+        2D ones on the frames, its 1x1x1 ones as fast as 1x1 convs with the layout changes they need)."""
         pad, surplus = (padded, None) if padded is not None else self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
             x = pad_after(x, surplus) if self.eager else F.pad(x, surplus)
@@ -376,9 +379,9 @@ class FoldedBlock(nn.Module):
         carries the surplus (else None)."""
         pad, surplus = self.first_padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is None:
-            return self.expansion(x), None
+            return self.expansion.forward(x), None
         height, width = x.shape[-2], x.shape[-1]
-        y = self.expansion(pad_after(x, surplus))
+        y = self.expansion.forward(pad_after(x, surplus))
         y[..., height:, :].zero_()
         y[..., :height, width:].zero_()
         return y, pad
@@ -402,7 +405,7 @@ class FoldedConvBlock(FoldedBlock):
     def forward(self, x: Tensor) -> Tensor:
         x, padded = self._input(x)
         if self.spatial is not None:
-            x, padded = self.spatial(x, padded), None
+            x, padded = self.spatial.forward(x, padded), None
         if self.time is None:
             return x
         if x.dim() == 4:  # a frame through a conv that pads time symmetrically: a clip of one frame
@@ -432,7 +435,7 @@ class FoldedCausalConvBlock(FoldedBlock):
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         x, padded = self._input(x)
         if self.spatial is not None:
-            x = self.spatial(x, padded)
+            x = self.spatial.forward(x, padded)
         buffer = None if state is None else state.get(self.buffer_key)
         if x.dim() == 4:
             y, buffer = self.time.frame(x, buffer)
@@ -532,7 +535,7 @@ class FoldedSkip(nn.Module):
         if self.pool is not None:
             x = self._pooled(x) if x.dim() == 4 or self._pools_clips(x) else video_of(self._pooled(frames_of(x)),
                                                                                         x.shape[0])
-        return self.project(x)
+        return self.project.forward(x)
 
     def _pools_clips(self, x: Tensor) -> bool:
         """Whether a clip is pooled as it is (in a graph; PyTorch's 3D pool refuses maps smaller
@@ -578,7 +581,7 @@ class FoldedHead(nn.Module):
         self.pool, self.eager = head.pool, eager
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        return self.pool(frame_means(self.project(x), self.eager), state)
+        return self.pool(frame_means(self.project.forward(x), self.eager), state)
 
 
 class FoldedClassifier(nn.Module):

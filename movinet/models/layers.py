@@ -627,7 +627,7 @@ class BottleneckLayer(nn.Module):
         y, new_state = apply_conv_block(self.feature, y, state)
         if self.se is not None:
             y, se_state = self.se(y, state)
-            new_state = {**new_state, **se_state}
+            new_state.update(se_state)
         y = self.projection(y)
         shortcut = x if self.skip is None else self.skip(x)
         if self.rezero is None:  # the inference form (ReZero folded): the projection's output is fresh

@@ -190,9 +190,10 @@ class MoViNet(nn.Module):
     def forward_features(self, video: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """video (B, 3, T, H, W) -> (pooled features (B, C_proj, 1, 1, 1), new state entries)."""
         x, new_state = apply_conv_block(self.stem, video, state)
-        for layer in self._layers():
-            x, layer_state = layer(x, state)
-            new_state.update(layer_state)
+        for stage in self.blocks:
+            for layer in stage:
+                x, layer_state = layer(x, state)
+                new_state.update(layer_state)
         x, head_state = self.head(x, state)
         new_state.update(head_state)
         return x, new_state

@@ -166,6 +166,15 @@ def test_the_public_calls_of_the_network_work_on_the_inference_form():
         fast.reset_classifier(5)
 
 
+def test_the_inference_form_is_not_saved_as_weights(tmp_path):
+    from movinet.weights import save_weights
+
+    with pytest.raises(ValueError, match="save the training model"):
+        save_weights(movinet.optimize_for_inference(random_model("movinet_a0_base")), tmp_path / "fast.safetensors",
+                     model_name="movinet_a0_base")
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_stream_step_does_not_modify_the_state_it_is_given():
     fast = movinet.optimize_for_inference(random_model("movinet_a0_stream"))
     state = fast.init_state(1, 48, 48)
