@@ -16,7 +16,7 @@ def test_optimize_for_inference_leaves_the_allocator_alone(monkeypatch):
     loaded = []
     monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: loaded.append(args))
     movinet.optimize_for_inference(random_model("movinet_a0_stream"))
-    movinet.optimize_for_inference(random_model("movinet_a0_base"), target="export")
+    movinet.optimize_for_inference(random_model("movinet_a0_base"), target="onnx")
     assert loaded == []
 
 

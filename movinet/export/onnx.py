@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,17 @@ import torch
 from torch import Tensor, nn
 
 from movinet.data.preprocessing import Preprocessing
+from movinet.export.common import (
+    MAX_RELATIVE_ERROR,
+    ExportError,
+    ExportResult,
+    Verification,
+    check_model,
+    dtype_name,
+    errors,
+    example_video,
+    model_fields,
+)
 from movinet.models.movinet import MoViNet
 from movinet.models.optimize import optimize_for_inference
 from movinet.models.registry import get_model_info
@@ -53,42 +64,9 @@ from movinet.models.streaming import stream_chunks
 
 SIDECAR_FORMAT = "movinet-onnx"
 SIDECAR_VERSION = 2  # 2: per-sample (B,) frame counters; preprocessing says `preset`
-MAX_RELATIVE_ERROR = 1e-4
 # Five stride-2 stages: TF SAME padding repeats with period 2**5 in H and W.
 SAME_PADDING_PERIOD = 32
 _VERIFY_CHUNK = 2  # a last multi-frame step proves the frame axis of a stream graph is dynamic
-
-
-class ExportError(ValueError):
-    """The export failed, or ONNX Runtime disagrees with PyTorch beyond tolerance."""
-
-
-@dataclass(frozen=True)
-class Verification:
-    """ONNX Runtime vs PyTorch on random input.
-
-    Attributes:
-        max_abs_error: max |logits_ort - logits_torch| over every checked output.
-        relative_error: ||logits_ort - logits_torch|| / ||logits_torch||.
-        state_max_abs_error: max |new_state_ort - new_state_torch| (stream graphs).
-        checks: what was run, e.g. "clip 1x3x8x64x64" or "stream 10 steps".
-    """
-
-    max_abs_error: float
-    relative_error: float
-    state_max_abs_error: float | None
-    checks: list[str]
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What `export_onnx` wrote."""
-
-    onnx_path: Path
-    json_path: Path
-    kind: str
-    max_abs_error: float | None
-    relative_error: float | None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,15 +101,11 @@ class _StepGraph(nn.Module):
 # export
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _state_spec(model: MoViNet, batch_size: int, height: int, width: int) -> list[dict[str, Any]]:
     spec = []
     for key, (shape, dtype) in model.state_shapes(batch_size, height, width).items():
         spec.append({"key": key, "input": f"state.{key}", "output": f"new_state.{key}",
-                     "shape": list(shape), "dtype": _dtype_name(dtype),
+                     "shape": list(shape), "dtype": dtype_name(dtype),
                      "batch_axis": 0})
     return spec
 
@@ -156,13 +130,6 @@ def _add_metadata(path: Path, props: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
-def _example_video(shape: tuple[int, ...], normalize: str, seed: int) -> Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    if normalize == "imagenet":
-        return torch.randn(shape, generator=generator)
-    return torch.rand(shape, generator=generator)
-
-
 def _ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
@@ -172,22 +139,16 @@ def _ort_session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _errors(ours: list[np.ndarray], refs: list[np.ndarray]) -> tuple[float, float]:
-    diff = np.concatenate([(a.astype(np.float64) - b).ravel() for a, b in zip(ours, refs)])
-    ref = np.concatenate([b.astype(np.float64).ravel() for b in refs])
-    return float(np.abs(diff).max()), float(np.linalg.norm(diff) / max(np.linalg.norm(ref), 1e-30))
-
-
 @torch.no_grad()
 def _verify_base(path: Path, model: MoViNet, shapes: list[tuple[int, ...]], normalize: str) -> Verification:
     session = _ort_session(path)
     ours, refs, checks = [], [], []
     for seed, shape in enumerate(shapes):
-        video = _example_video(shape, normalize, seed)
+        video = example_video(shape, normalize, seed)
         refs.append(model(video).numpy())
         ours.append(session.run(["logits"], {"video": video.numpy()})[0])
         checks.append("clip " + "x".join(map(str, shape)))
-    max_abs, relative = _errors(ours, refs)
+    max_abs, relative = errors(ours, refs)
     return Verification(max_abs, relative, None, checks)
 
 
@@ -196,7 +157,7 @@ def _verify_stream(path: Path, model: MoViNet, batch_size: int, height: int, wid
                    normalize: str, dynamic_frames: bool) -> Verification:
     session = _ort_session(path)
     chunks = [1] * steps + ([_VERIFY_CHUNK] if dynamic_frames else [])
-    video = _example_video((batch_size, 3, sum(chunks), height, width), normalize, seed=0)
+    video = example_video((batch_size, 3, sum(chunks), height, width), normalize, seed=0)
     state = model.init_state(batch_size, height, width)
     keys = list(state)
 
@@ -212,7 +173,7 @@ def _verify_stream(path: Path, model: MoViNet, batch_size: int, height: int, wid
         for key in keys:
             # Counters are int64: any difference means the state was not threaded through.
             state_error = max(state_error, float(np.abs(feeds[key].astype(np.float64) - state[key].numpy()).max()))
-    max_abs, relative = _errors(ours, refs)
+    max_abs, relative = errors(ours, refs)
     checks = [f"stream {len(chunks)} steps (chunks {chunks}) of {batch_size}x3xtx{height}x{width}, state fed back"]
     return Verification(max_abs, relative, state_error, checks)
 
@@ -223,11 +184,7 @@ def _sizes(prep: Preprocessing, frames: int | None, height: int | None, width: i
 
 def _check_inputs(model: nn.Module, model_name: str, labels: list[str] | None, batch_size: int,
                   stream_steps: int, opset: int) -> None:
-    get_model_info(model_name)  # a clear error for unknown names
-    if not isinstance(model, MoViNet):
-        raise ValueError(f"export_onnx needs a movinet MoViNet model, got {type(model).__name__}")
-    if labels is not None and len(labels) != model.num_classes:
-        raise ValueError(f"{len(labels)} labels given for a model with {model.num_classes} classes")
+    check_model(model, model_name, labels, "export_onnx")
     if batch_size < 1 or stream_steps < 1:
         raise ValueError(f"batch_size and stream_steps must be >= 1, got {batch_size} and {stream_steps}")
     if opset < 13:
@@ -297,7 +254,7 @@ def export_onnx(
     was_training = model.training
     try:
         model.eval()
-        graph_model = optimize_for_inference(model, target="export") if optimize else model
+        graph_model = optimize_for_inference(model, target="onnx") if optimize else model
         spec = _export_graph(graph_model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
                              opset=opset, model_name=model_name)
         spec["graph"] = "inference" if optimize else "training"
@@ -315,7 +272,7 @@ def export_onnx(
         model.train(was_training)
     return ExportResult(onnx_path, json_path, spec["kind"],
                         None if verification is None else verification.max_abs_error,
-                        None if verification is None else verification.relative_error)
+                        None if verification is None else verification.relative_error, verification)
 
 
 def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size: int,
@@ -330,7 +287,7 @@ def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size
         keys = [entry["key"] for entry in states]
         zero = model.init_state(batch_size, height, width)
         frames = _VERIFY_CHUNK if dynamic_frames else 1
-        video = _example_video((batch_size, 3, frames, height, width), prep.normalize, seed=0)
+        video = example_video((batch_size, 3, frames, height, width), prep.normalize, seed=0)
         graph: nn.Module = _StepGraph(model, keys)
         args: tuple[Tensor, ...] = (video, *(zero[key].contiguous() for key in keys))
         input_names = ["video", *(entry["input"] for entry in states)]
@@ -341,7 +298,7 @@ def _export_graph(model: MoViNet, path: Path, prep: Preprocessing, *, batch_size
                 axes[entry["input"]] = axes[entry["output"]] = {0: "batch"}
     else:
         states = []
-        video = _example_video((batch_size, 3, prep.frames, height, width), prep.normalize, seed=0)
+        video = example_video((batch_size, 3, prep.frames, height, width), prep.normalize, seed=0)
         graph, args = _ClipGraph(model), (video,)
         input_names, output_names = ["video"], ["logits"]
         axes = {"video": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}
@@ -393,21 +350,14 @@ def _sidecar(model: MoViNet, model_name: str, spec: dict[str, Any], prep: Prepro
     return {
         "format": SIDECAR_FORMAT,
         "format_version": SIDECAR_VERSION,
-        "model_name": model_name,
-        "family": info.family,
-        "kind": spec["kind"],
+        **model_fields(model, model_name, spec["kind"], prep, labels),
         "onnx_file": onnx_file,
-        "num_classes": model.num_classes,
-        "labels": list(labels) if labels is not None else None,
-        "label_set": info.labels if labels is not None and len(labels) == info.num_classes else None,
         "opset": opset,
         "graph": spec["graph"],
         "exporter": f"torch.onnx.export(dynamo=False), torch {torch.__version__}",
         "input_layout": "B,3,T,H,W",
-        "input_size": {"frames": prep.frames, "height": prep.height, "width": prep.width},
         "dynamic_axes": spec["dynamic_axes"],
         "spatial_multiple": spatial_multiple,
-        "preprocessing": prep.to_dict(),
         "inputs": spec["inputs"],
         "outputs": spec["outputs"],
         "states": spec["states"],

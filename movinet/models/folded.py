@@ -17,9 +17,12 @@ which costs as much as a small op on a per-frame path):
     graph) is a plain 2D network; the causal block's one-frame path computes its temporal
     depthwise conv as a weighted sum of the buffered frames (a grouped 1x1 conv in a graph). The
     network's `forward_features` still returns the head's (B, C, 1, 1, 1).
-  * Kernels are chosen when converting, by `eager`: eager PyTorch gets 1x1 convs of small batches
-    as one matmul, border-only zero padding and shortcut window sums as a depthwise conv of ones;
-    an exported graph (`eager=False`) gets one plain node for each.
+  * Kernels are chosen when converting, by `target` (`TARGETS`): "eager" PyTorch gets 1x1 convs of
+    small batches as one matmul, border-only zero padding and shortcut window sums as a depthwise
+    conv of ones; "onnx" gets one plain node for each (grouped convs, average pools, pads);
+    "litert" keeps every frame-sized tensor a 4D map that LiteRT's converter lays out NHWC (zero
+    borders by concatenation, buffered frames sliced channels-last, window sums as a depthwise
+    conv of ones), so its graph needs no transposes.
 Stream buffers come out channels-last-3d; their shapes, dtypes and values are the training form's,
 so a stream can move between the two forms at any frame.
 """
@@ -44,6 +47,7 @@ from movinet.models.layers import (
 )
 from movinet.models.movinet import Classifier, Head
 
+TARGETS = ("eager", "onnx", "litert")
 HARD_SIGMOID_SLOPE = 0.16667  # TF's literal (see layers.HardSigmoid)
 ONEDNN_MIN_BATCH = 16  # from this batch on PyTorch runs 1x1 convs in oneDNN (see FoldedConv2d._matmul)
 StateShapes = dict[str, tuple[tuple[int, ...], torch.dtype]]
@@ -108,13 +112,15 @@ def video_of(frames: Tensor, batch: int) -> Tensor:
     return frames.reshape(batch, -1, *frames.shape[1:]).transpose(1, 2)
 
 
-def frame_means(x: Tensor, eager: bool) -> Tensor:
+def frame_means(x: Tensor, target: str) -> Tensor:
     """A clip (B, C, T, H, W) or a frame (B, C, H, W) -> (B, C, T, 1, 1) spatial means (T = 1 for a
     frame). Eagerly a global average pool of the channels-last frames (on channels-last-3d data
-    several times faster than `x.mean((3, 4))`); in a graph a clip's mean over H and W."""
+    several times faster than `x.mean((3, 4))`); in a graph a global average pool of a frame (a
+    4D mean for LiteRT, which lays that out NHWC), a clip's mean over H and W."""
     if x.dim() == 4:
-        return F.adaptive_avg_pool2d(x, 1).unsqueeze(2)
-    if not eager:
+        means = x.mean(dim=(2, 3), keepdim=True) if target == "litert" else F.adaptive_avg_pool2d(x, 1)
+        return means.unsqueeze(2)
+    if target != "eager":
         return x.mean(dim=(3, 4), keepdim=True)
     return video_of(F.adaptive_avg_pool2d(frames_of(x), 1), x.shape[0])
 
@@ -141,6 +147,22 @@ def pad_after(x: Tensor, surplus: tuple[int, int, int, int]) -> Tensor:
     out[..., height:, :].zero_()
     out[..., :height, width:].zero_()
     return out
+
+
+def pad_surplus(x: Tensor, surplus: tuple[int, int, int, int], target: str) -> Tensor:
+    """TF SAME's zeros after the last two axes (`surplus` as for `F.pad`), by the kernels of `target`:
+    border-only writes eagerly (`pad_after`), one Pad node for ONNX, concatenated zero rows and
+    columns for LiteRT (a Pad is laid out NCHW by its converter, a concatenation NHWC)."""
+    if target == "eager":
+        return pad_after(x, surplus)
+    if target != "litert":
+        return F.pad(x, surplus)
+    _, right, _, bottom = surplus
+    if bottom:
+        x = torch.cat([x, x.new_zeros((*x.shape[:-2], bottom, x.shape[-1]))], dim=-2)
+    if right:
+        x = torch.cat([x, x.new_zeros((*x.shape[:-1], right))], dim=-1)
+    return x
 
 
 class SpatialPadding:
@@ -190,16 +212,16 @@ class FoldedConv2d(nn.Module):
     """
 
     def __init__(self, weight: Tensor, bias: Tensor, stride: tuple[int, int], groups: int,
-                 padding: tuple[int, int] | None, activation: str | None, *, eager: bool) -> None:
+                 padding: tuple[int, int] | None, activation: str | None, *, target: str) -> None:
         super().__init__()
         self.register_buffer("weight", weight.contiguous())
         self.register_buffer("bias", bias.contiguous())
         self.stride, self.groups, self.activation = tuple(stride), groups, activation
-        self.eager, self.lay_out_input = eager, False
+        self.target, self.eager, self.lay_out_input = target, target == "eager", False
         self.out_channels = int(weight.shape[0])
         self.padding = SpatialPadding((weight.shape[2], weight.shape[3]), stride, padding)
         self.pointwise = tuple(weight.shape[2:]) == (1, 1) and self.stride == (1, 1) and groups == 1
-        self.matmul_below = ONEDNN_MIN_BATCH if self.pointwise and eager else 0
+        self.matmul_below = ONEDNN_MIN_BATCH if self.pointwise and self.eager else 0
         if self.matmul_below:  # (C_in, C_out) for the matmul form
             self.register_buffer("weight_t", weight[:, :, 0, 0].t().contiguous())
 
@@ -210,7 +232,7 @@ class FoldedConv2d(nn.Module):
             return self._matmul(x)
         if x.dim() == 4:
             return self._conv(x, padded)
-        if self.pointwise and not self.eager:  # in a graph: a 1x1x1 3D conv on the clip, no layout change
+        if self.pointwise and self.target == "onnx":  # in ONNX: a 1x1x1 3D conv on the clip, no layout change
             return self._conv(x, padded)
         return video_of(self._conv(frames_of(x), padded), x.shape[0])
 
@@ -220,7 +242,7 @@ class FoldedConv2d(nn.Module):
         2D ones on the frames, its 1x1x1 ones as fast as 1x1 convs with the layout changes they need)."""
         pad, surplus = (padded, None) if padded is not None else self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
-            x = pad_after(x, surplus) if self.eager else F.pad(x, surplus)
+            x = pad_surplus(x, surplus, self.target)
         elif self.lay_out_input:
             x = x.contiguous(memory_format=torch.channels_last)
         if x.dim() == 5:
@@ -259,12 +281,13 @@ class FoldedTimeConv(nn.Module):
 
     def __init__(self, weight: Tensor, bias: Tensor, stride: tuple[int, int], groups: int,
                  padding: tuple[int, int] | None, activation: str | None, *, causal: bool, time_padding: int,
-                 eager: bool) -> None:
+                 target: str) -> None:
         super().__init__()
         kt = weight.shape[2]
         self.register_buffer("weight", weight.contiguous())
         self.register_buffer("bias", bias.contiguous())
-        self.stride, self.groups, self.activation, self.eager = tuple(stride), groups, activation, eager
+        self.stride, self.groups, self.activation = tuple(stride), groups, activation
+        self.target, self.eager = target, target == "eager"
         self.causal, self.time_padding, self.history_frames = causal, time_padding, kt - 1
         self.in_channels = int(weight.shape[1]) * groups
         self.padding = SpatialPadding((weight.shape[3], weight.shape[4]), stride, padding)
@@ -273,11 +296,8 @@ class FoldedTimeConv(nn.Module):
             self.register_buffer("taps", weight[:, 0, :, 0, 0].t().reshape(kt, 1, -1, 1, 1).contiguous())
             self.register_buffer("bias4", bias.view(1, -1, 1, 1).contiguous())
             self.register_buffer("group_weight", weight[:, 0].contiguous())  # (C, kt, 1, 1): kt inputs per group
-        else:  # 2D kernels per tap: (kt, C_out, C_in/g, kh, kw)
+        if not self.weighted_sum or target == "litert":  # 2D kernels per tap: (kt, C_out, C_in/g, kh, kw)
             self.register_buffer("kernels", weight.permute(2, 0, 1, 3, 4).contiguous())
-
-    def _pad(self, x: Tensor, surplus: tuple[int, int, int, int]) -> Tensor:
-        return pad_after(x, surplus) if self.eager else F.pad(x, surplus)
 
     def clip(self, x: Tensor, history: Tensor | None,
              padded: tuple[int, int] | None = None) -> tuple[Tensor, Tensor | None]:
@@ -297,15 +317,33 @@ class FoldedTimeConv(nn.Module):
                 last = last.contiguous(memory_format=torch.channels_last_3d)
         pad, surplus = (padded, None) if padded is not None else self.padding.resolve(x.shape[-2], x.shape[-1])
         if surplus is not None:
-            x = self._pad(x, surplus)
+            x = pad_surplus(x, surplus, self.target)
+        if self.target == "litert":
+            return self._litert_clip(x, pad), last
         y = F.conv3d(x, self.weight, self.bias, (1, *self.stride), (self.time_padding, *pad), 1, self.groups)
         return activate_(y, self.activation), last
+
+    def _litert_clip(self, x: Tensor, pad: tuple[int, int]) -> Tensor:
+        """The 3D conv as a sum over its kt taps of 2D convs of the time-shifted frames: LiteRT's
+        converter has no grouped 3D conv. x (B, C, T + kt - 1 - 2 p_t, H, W) -> (B, C_out, T, H', W')."""
+        if self.time_padding:
+            zeros = x.new_zeros((*x.shape[:2], self.time_padding, *x.shape[3:]))
+            x = torch.cat([zeros, x, zeros], dim=2)
+        frames, batch = x.shape[2] - self.history_frames, x.shape[0]
+        y = None
+        for tap in range(self.history_frames + 1):
+            out = F.conv2d(frames_of(x[:, :, tap:tap + frames]), self.kernels[tap], self.bias if tap == 0 else None,
+                           self.stride, pad, 1, self.groups)
+            y = out if y is None else y + out
+        return video_of(activate_(y, self.activation), batch)
 
     def frame(self, x: Tensor, buffer: Tensor | None) -> tuple[Tensor, Tensor]:
         """x (B, C, H, W), buffer (B, C, kt-1, H, W) or None (zeros) -> (y (B, C_out, H', W'), new buffer)."""
         if buffer is None:
             buffer = channels_last_zeros((x.shape[0], x.shape[1], self.history_frames, x.shape[2], x.shape[3]), x)
-        if self.weighted_sum and not self.eager:
+        if self.weighted_sum and self.target == "litert":
+            return self._litert_frame(x, buffer)
+        if self.weighted_sum and self.target == "onnx":
             # In a graph: the kt frames side by side as kt channels per group, one grouped 1x1 conv
             # (bias and activation fused by the runtime) instead of kt multiply-adds.
             full = torch.cat([buffer, x.unsqueeze(2)], dim=2)  # (B, C, kt, H, W)
@@ -322,7 +360,7 @@ class FoldedTimeConv(nn.Module):
             y = None
             for tap, frame in enumerate([buffer[:, :, tap] for tap in range(self.history_frames)] + [x]):
                 if surplus is not None:
-                    frame = self._pad(frame, surplus)
+                    frame = pad_surplus(frame, surplus, self.target)
                 out = F.conv2d(frame, self.kernels[tap], self.bias if tap == 0 else None, self.stride, pad, 1,
                                self.groups)
                 y = out if y is None else y.add_(out)
@@ -332,25 +370,36 @@ class FoldedTimeConv(nn.Module):
             new_buffer = new_buffer.contiguous(memory_format=torch.channels_last_3d)
         return activate_(y, self.activation), new_buffer
 
+    def _litert_frame(self, x: Tensor, buffer: Tensor) -> tuple[Tensor, Tensor]:
+        """The weighted sum with the buffer sliced channels-last: each buffered frame a (B, H, W, C)
+        slice turned (B, C, H, W), which LiteRT's converter lays out NHWC without a transpose (the
+        graph's buffers come in and go out channels-last, see `movinet.export.litert`)."""
+        frames = buffer.permute(0, 2, 3, 4, 1)  # (B, kt-1, H, W, C)
+        y = self.bias4 + x * self.taps[-1]
+        for tap in range(self.history_frames):
+            y = y + frames[:, tap].permute(0, 3, 1, 2) * self.taps[tap]
+        new_frames = torch.cat([frames[:, 1:], x.permute(0, 2, 3, 1).unsqueeze(1)], dim=1)
+        return activate_(y, self.activation), new_frames.permute(0, 4, 1, 2, 3)
+
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return self.padding.output_size(height, width)
 
 
-def _fold_parts(block: ConvBNActivation, *, eager: bool) -> tuple[FoldedConv2d | None, FoldedTimeConv | None]:
+def _fold_parts(block: ConvBNActivation, *, target: str) -> tuple[FoldedConv2d | None, FoldedTimeConv | None]:
     """The folded spatial (2D) and temporal (kt > 1) parts of a training conv block."""
     activation = activation_name(block.act)
     conv = block.conv
     weight, bias = fold_batchnorm(conv, block.bn)
     if block.factorized or conv.kernel_size[0] == 1:
         spatial = FoldedConv2d(weight[:, :, 0], bias, conv.stride[1:], conv.groups, conv.spatial_padding, activation,
-                               eager=eager)
+                               target=target)
         if not block.factorized:
             return spatial, None
         conv, (weight, bias), padding = block.conv_t, fold_batchnorm(block.conv_t, block.bn_t), (0, 0)
     else:
         spatial, padding = None, conv.spatial_padding
     time = FoldedTimeConv(weight, bias, conv.stride[1:], conv.groups, padding, activation,
-                          causal=isinstance(block, CausalConvBlock), time_padding=conv.temporal_padding, eager=eager)
+                          causal=isinstance(block, CausalConvBlock), time_padding=conv.temporal_padding, target=target)
     return spatial, time
 
 
@@ -358,9 +407,9 @@ class FoldedBlock(nn.Module):
     """What the folded conv blocks share: a spatial part, a temporal part, and optionally the
     layer's pointwise expansion in front (`fuse_expansion`)."""
 
-    def __init__(self, block: ConvBNActivation, *, eager: bool) -> None:
+    def __init__(self, block: ConvBNActivation, *, target: str) -> None:
         super().__init__()
-        self.spatial, self.time = _fold_parts(block, eager=eager)
+        self.spatial, self.time = _fold_parts(block, target=target)
         self.expansion: FoldedConvBlock | None = None
 
     @property
@@ -423,8 +472,8 @@ class FoldedCausalConvBlock(FoldedBlock):
 
     stateful = True
 
-    def __init__(self, block: CausalConvBlock, *, eager: bool) -> None:
-        super().__init__(block, eager=eager)
+    def __init__(self, block: CausalConvBlock, *, target: str) -> None:
+        super().__init__(block, target=target)
         self.buffer_key = block.buffer_key
 
     def fuse_expansion(self, expansion: FoldedConvBlock) -> None:
@@ -461,9 +510,9 @@ class FoldedSqueezeExcite(nn.Module):
     graph) with the gate constants folded. A clip (B, C, T, H, W) or a frame (B, C, H, W) ->
     (x * gate, new state entries)."""
 
-    def __init__(self, se: SqueezeExcite, *, eager: bool) -> None:
+    def __init__(self, se: SqueezeExcite, *, target: str) -> None:
         super().__init__()
-        self.se_type, self.causal, self.eager = se.se_type, se.causal, eager
+        self.se_type, self.causal, self.target, self.eager = se.se_type, se.causal, target, target == "eager"
         self.pool, self.pos_enc = se.pool, se.pos_enc
         self.activation, self.gate = activation_name(se.act), activation_name(se.gate)
         self.register_buffer("reduce_weight", se.reduce.weight[:, :, 0, 0, 0].detach().clone())
@@ -479,7 +528,7 @@ class FoldedSqueezeExcite(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         x = one_frame(x)
-        squeezed, new_state = squeeze_frames(frame_means(x, self.eager), state, se_type=self.se_type, causal=self.causal,
+        squeezed, new_state = squeeze_frames(frame_means(x, self.target), state, se_type=self.se_type, causal=self.causal,
                                              pool=self.pool, pos_enc=self.pos_enc)
         return x * self._excite(squeezed, frame=x.dim() == 4), new_state
 
@@ -516,9 +565,9 @@ class FoldedSkip(nn.Module):
     """`layers.Skip` folded: optional 3x3/2 average pool that excludes padding, then a folded 1x1
     conv. A clip (B, C_in, T, H, W) -> (B, C_out, T, H', W'), a frame -> (B, C_out, H', W')."""
 
-    def __init__(self, skip: Skip, *, eager: bool) -> None:
+    def __init__(self, skip: Skip, *, target: str) -> None:
         super().__init__()
-        self.eager = eager
+        self.target = target
         self.pool: SpatialPadding | None = None
         if skip.pool is not None:
             pad = skip.pool.explicit_padding
@@ -528,7 +577,7 @@ class FoldedSkip(nn.Module):
             channels = skip.project.conv.in_channels
             self.register_buffer("pool_ones", torch.ones(channels, 1, self.pool_kernel, self.pool_kernel))
             self._reciprocals: dict[tuple, Tensor] = {}
-        self.project = FoldedConvBlock(skip.project, eager=eager)
+        self.project = FoldedConvBlock(skip.project, target=target)
 
     def forward(self, x: Tensor) -> Tensor:
         x = one_frame(x)
@@ -538,15 +587,15 @@ class FoldedSkip(nn.Module):
         return self.project.forward(x)
 
     def _pools_clips(self, x: Tensor) -> bool:
-        """Whether a clip is pooled as it is (in a graph; PyTorch's 3D pool refuses maps smaller
-        than its window, which the 2D pool of the frames takes)."""
-        return not self.eager and min(x.shape[-2], x.shape[-1]) >= self.pool_kernel
+        """Whether a clip is pooled as it is (in an ONNX graph; PyTorch's 3D pool refuses maps
+        smaller than its window, which the 2D pool of the frames takes)."""
+        return self.target == "onnx" and min(x.shape[-2], x.shape[-1]) >= self.pool_kernel
 
     def _pooled(self, x: Tensor) -> Tensor:
         """Mean over the valid cells of each window, as `layers.SpatialAvgPool`: of frames (N, C, H, W),
         or in a graph of a clip (B, C, T, H, W)."""
         (h0, h1), (w0, w1) = self.pool.pads(x.shape[-2], x.shape[-1])
-        if not self.eager:
+        if self.target == "onnx":
             # One average pool that excludes padding: its own symmetric `before` padding, and for TF
             # SAME's extra cell after (stride 2, even side) ceil_mode, whose last window hangs over
             # the end and is averaged over the cells it covers: the same windows, no padded copy.
@@ -554,20 +603,29 @@ class FoldedSkip(nn.Module):
             if x.dim() == 5:
                 return F.avg_pool3d(x, (1, k, k), (1, s, s), (0, h0, w0), ceil_mode=ceil, count_include_pad=False)
             return F.avg_pool2d(x, k, s, (h0, w0), ceil_mode=ceil, count_include_pad=False)
-        # Eagerly: window sums as a depthwise conv of ones (oneDNN, channels-last: several times
-        # faster than avg_pool2d here), times the cached reciprocal of each window's valid cells.
+        # Else window sums as a depthwise conv of ones (oneDNN, channels-last: several times faster
+        # than avg_pool2d eagerly; LiteRT has no average pool for SAME's extra cell), times the
+        # cached reciprocal of each window's valid cells (a constant in a graph).
         pad, surplus = self.pool.resolve(x.shape[-2], x.shape[-1])
-        summed = F.conv2d(x if surplus is None else pad_after(x, surplus), self.pool_ones, None, self.pool_stride,
-                          pad, 1, x.shape[1])
+        summed = F.conv2d(x if surplus is None else pad_surplus(x, surplus, self.target), self.pool_ones, None,
+                          self.pool_stride, pad, 1, int(x.shape[1]))
         return summed.mul_(self._reciprocal_counts(x, pad, surplus))
 
     def _reciprocal_counts(self, x: Tensor, pad: tuple[int, int], surplus: tuple[int, int, int, int] | None) -> Tensor:
+        """1 / the valid cells of each window: (1, 1, H', W'), cached, eagerly; in a graph (N, 1, H', W')
+        computed from a channel of ones like x, so that the converter lays it out as it lays out x
+        (LiteRT's gets a constant (1, 1, H', W') factor of an NHWC product wrong)."""
         key = (int(x.shape[-2]), int(x.shape[-1]), x.dtype, x.device)
-        if key not in self._reciprocals:
-            ones = torch.ones((1, 1, *key[:2]), dtype=x.dtype, device=x.device)
-            kernel = torch.ones((1, 1, self.pool_kernel, self.pool_kernel), dtype=x.dtype, device=x.device)
-            counts = F.conv2d(ones if surplus is None else F.pad(ones, surplus), kernel, None, self.pool_stride, pad)
-            self._reciprocals[key] = 1.0 / counts
+        if key in self._reciprocals:
+            return self._reciprocals[key]
+        eager = self.target == "eager"
+        ones = torch.ones((1, 1, *key[:2]), dtype=x.dtype, device=x.device) if eager else torch.ones_like(x[:, :1])
+        kernel = torch.ones((1, 1, self.pool_kernel, self.pool_kernel), dtype=x.dtype, device=x.device)
+        counts = F.conv2d(ones if surplus is None else pad_surplus(ones, surplus, self.target), kernel, None,
+                          self.pool_stride, pad)
+        if not eager:  # a tensor cached while tracing would be the tracer's, not data
+            return 1.0 / counts
+        self._reciprocals[key] = 1.0 / counts
         return self._reciprocals[key]
 
 
@@ -575,13 +633,13 @@ class FoldedHead(nn.Module):
     """`movinet.Head` folded: the projection conv block, the spatial means and the head's own pool
     module (the same state keys). A clip or a frame -> ((B, C_proj, 1, 1, 1), new state entries)."""
 
-    def __init__(self, head: Head, *, eager: bool) -> None:
+    def __init__(self, head: Head, *, target: str) -> None:
         super().__init__()
-        self.project = FoldedConvBlock(head.project, eager=eager)
-        self.pool, self.eager = head.pool, eager
+        self.project = FoldedConvBlock(head.project, target=target)
+        self.pool, self.target = head.pool, target
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        return self.pool(frame_means(self.project.forward(x), self.eager), state)
+        return self.pool(frame_means(self.project.forward(x), self.target), state)
 
 
 class FoldedClassifier(nn.Module):

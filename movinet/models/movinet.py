@@ -139,7 +139,7 @@ class MoViNet(nn.Module):
         self.head = Head(in_channels, spec.head_channels, activation, **bn)
         self.classifier = Classifier(spec.head_channels, spec.hidden_channels, num_classes, classifier_activation, dropout)
         self.num_features = spec.head_channels
-        # None for the training form; "eager" or "export" once `optimize_for_inference` folded its leaves.
+        # None for the training form; "eager", "onnx" or "litert" once `optimize_for_inference` folded its leaves.
         self.inference_target: str | None = None
         self.min_frame_size = self._smallest_valid_frame_size()
         if not self.classifier.logits.weight.is_meta:  # meta models (shape/MAC queries) need no init

@@ -9,7 +9,7 @@
 (`FOLDED_LEAVES`, see `movinet.models.folded`): `MoViNet.forward`, `stream_step` and `init_state`
 stay the only orchestration, and every leaf of the copy takes the training leaf's arguments and
 returns its outputs and state keys. `target` picks the kernels when converting: "eager" for
-PyTorch calls, "export" for a traced graph (ONNX).
+PyTorch calls, "onnx" or "litert" for a graph exported to that runtime (see `movinet.models.folded`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from movinet.models.folded import (
+    TARGETS,
     FoldedCausalConvBlock,
     FoldedClassifier,
     FoldedConvBlock,
@@ -31,16 +32,14 @@ from movinet.models.folded import (
 from movinet.models.layers import BottleneckLayer, CausalConvBlock, ConvBlock, Skip, SqueezeExcite
 from movinet.models.movinet import Classifier, Head, MoViNet
 
-TARGETS = ("eager", "export")
-
-# training leaf type -> its folded form, given the leaf and whether eager kernels are wanted
-FOLDED_LEAVES: dict[type[nn.Module], Callable[[nn.Module, bool], nn.Module]] = {
-    ConvBlock: lambda leaf, eager: FoldedConvBlock(leaf, eager=eager),
-    CausalConvBlock: lambda leaf, eager: FoldedCausalConvBlock(leaf, eager=eager),
-    SqueezeExcite: lambda leaf, eager: FoldedSqueezeExcite(leaf, eager=eager),
-    Skip: lambda leaf, eager: FoldedSkip(leaf, eager=eager),
-    Head: lambda leaf, eager: FoldedHead(leaf, eager=eager),
-    Classifier: lambda leaf, eager: FoldedClassifier(leaf),
+# training leaf type -> its folded form, given the leaf and the kernel target
+FOLDED_LEAVES: dict[type[nn.Module], Callable[[nn.Module, str], nn.Module]] = {
+    ConvBlock: lambda leaf, target: FoldedConvBlock(leaf, target=target),
+    CausalConvBlock: lambda leaf, target: FoldedCausalConvBlock(leaf, target=target),
+    SqueezeExcite: lambda leaf, target: FoldedSqueezeExcite(leaf, target=target),
+    Skip: lambda leaf, target: FoldedSkip(leaf, target=target),
+    Head: lambda leaf, target: FoldedHead(leaf, target=target),
+    Classifier: lambda leaf, target: FoldedClassifier(leaf),
 }
 
 
@@ -53,14 +52,14 @@ def _fold_rezero_(layer: BottleneckLayer) -> None:
     layer.rezero = None
 
 
-def _swap_leaves_(module: nn.Module, eager: bool) -> None:
+def _swap_leaves_(module: nn.Module, target: str) -> None:
     """Replace every child of `module` found in `FOLDED_LEAVES` by its folded form, depth first."""
     for name, child in module.named_children():
         fold = FOLDED_LEAVES.get(type(child))
         if fold is not None:
-            setattr(module, name, fold(child, eager))
+            setattr(module, name, fold(child, target))
         else:
-            _swap_leaves_(child, eager)
+            _swap_leaves_(child, target)
 
 
 def _fuse_expansion_(layer: BottleneckLayer) -> None:
@@ -81,8 +80,8 @@ def optimize_for_inference(model: MoViNet, *, target: str = "eager") -> MoViNet:
     Args:
         model: a `MoViNet`; it is not modified. Its eval-mode BatchNorm statistics are folded, so
             convert it again after further training.
-        target: "eager" (kernels for PyTorch calls) or "export" (one plain node per op, for a
-            traced graph).
+        target: "eager" (kernels for PyTorch calls), "onnx" or "litert" (kernels for a graph
+            exported to that runtime).
 
     Returns:
         A `MoViNet` in eval mode whose leaves are folded (`inference_target` says for what); its
@@ -102,7 +101,7 @@ def optimize_for_inference(model: MoViNet, *, target: str = "eager") -> MoViNet:
         fast = copy.deepcopy(model).eval()
         for layer in fast._layers():
             _fold_rezero_(layer)
-        _swap_leaves_(fast, eager=target == "eager")
+        _swap_leaves_(fast, target)
         if target == "eager":
             for layer in fast._layers():
                 _fuse_expansion_(layer)

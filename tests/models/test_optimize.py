@@ -1,6 +1,6 @@
 """The inference form (`movinet.optimize_for_inference`) computes what the training form computes.
 
-Model-level checks, for both kernel targets ("eager" PyTorch, "export" graphs), on `random_model`
+Model-level checks, for every kernel target ("eager" PyTorch, "onnx" and "litert" graphs), on `random_model`
 weights (ReZero, BN statistics, SE and positional-encoding scales perturbed), for each family:
 official base (3D), official stream ((2+1)D, causal), causal 3D (`causal=True` on a base model)
 and PaddleVideo's A0; stream paths per frame and in chunks, with the state compared key by key.
@@ -61,7 +61,7 @@ def run_chunks(model, video: torch.Tensor, chunk: int, state: dict | None = None
     return logits, state
 
 
-@pytest.mark.parametrize("target", ["eager", "export"])
+@pytest.mark.parametrize("target", ["eager", "onnx", "litert"])
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", [(64, 64), (49, 55)])  # even and odd sides: both TF SAME parities
 def test_fast_clip_logits_equal_the_training_form(family, size, target):
@@ -73,7 +73,7 @@ def test_fast_clip_logits_equal_the_training_form(family, size, target):
         assert rel(fast(video), model(video)) <= TOLERANCE
 
 
-@pytest.mark.parametrize("target", ["eager", "export"])
+@pytest.mark.parametrize("target", ["eager", "onnx", "litert"])
 @pytest.mark.parametrize("family", STREAMING)
 @pytest.mark.parametrize("chunk", [1, 3])
 def test_fast_stream_equals_the_training_form_step_by_step(family, chunk, target):
@@ -144,7 +144,7 @@ def test_the_training_model_is_untouched_and_the_fast_one_is_a_movinet_of_folded
     assert not any(p.requires_grad for p in fast.parameters())
     assert movinet.optimize_for_inference(fast) is fast
     with pytest.raises(ValueError, match="already the inference form"):
-        movinet.optimize_for_inference(fast, target="export")
+        movinet.optimize_for_inference(fast, target="onnx")
     with pytest.raises(ValueError, match="target"):
         movinet.optimize_for_inference(model, target="fast")
 
@@ -186,7 +186,7 @@ def test_the_stream_step_does_not_modify_the_state_it_is_given():
         assert torch.equal(state[key], value), key
 
 
-@pytest.mark.parametrize("target", ["eager", "export"])
+@pytest.mark.parametrize("target", ["eager", "onnx", "litert"])
 def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_form(target):
     fast = movinet.optimize_for_inference(random_model("movinet_a0_base"), target=target)
     with pytest.raises(ValueError, match="causal"):
