@@ -9,7 +9,9 @@ benchmark clip of `../shared/anchors/README.md`. With `--anchor-python` the anch
 gives our figure as a ratio of theirs. Machines differ from day to day: only the ratios and
 figures of one sitting compare; the load average is printed beside them. Never asserted by a test.
 
-Rows: A0 stream per 172x172 frame with the state in and out, A0 base per 1x50x172x172 clip (1 and
+Rows: A0 stream per 172x172 frame with the state in and out (PyTorch, ONNX Runtime and, with the
+`litert` extra installed, LiteRT fp32 / fp16 / int8 beside the TF Lite fp32 and int8 anchors),
+A0 base per 1x50x172x172 clip (1 and
 2 threads), achieved GMAC/s of every official model at its native input as a fraction of the fp32
 matmul rate measured in the same run, `movinet predict` on a 10-s 640x272 H.264 video (in-process
 decode + preprocess + model, and the whole cold process), `movinet stream` frames per second on
@@ -117,6 +119,26 @@ def work_stream_ort(args: argparse.Namespace) -> dict[str, float]:
     return {"seconds": statistics.median(times[10:])}
 
 
+def work_stream_litert(args: argparse.Namespace) -> dict[str, float]:
+    """A `.tflite` stream step in ai-edge-litert (XNNPACK), state fed back, no torch."""
+    import numpy as np
+
+    from movinet.inference.backends.litert import signature_runner
+
+    meta = json.loads(Path(args.tflite).with_suffix(".json").read_text())
+    runner = signature_runner(args.tflite, meta["signature"], args.threads)
+    feeds = {s["input"]: np.zeros(s["shape"], dtype=s["dtype"]) for s in meta["states"]}
+    frames = np.ascontiguousarray(benchmark_clip().transpose(0, 2, 3, 4, 1))  # (1, 50, 172, 172, 3)
+    times = []
+    for t in range(args.steps):
+        frame = frames[:, t % FRAMES:t % FRAMES + 1]
+        start = time.perf_counter()
+        out = runner(video=frame, **feeds)
+        times.append(time.perf_counter() - start)
+        feeds = {s["input"]: out[s["output"]] for s in meta["states"]}
+    return {"seconds": statistics.median(times[10:])}
+
+
 def work_base_torch(args: argparse.Namespace) -> dict[str, float]:
     import torch
 
@@ -177,13 +199,50 @@ def work_export(args: argparse.Namespace) -> dict[str, float]:
     return {"path": str(result.onnx_path)}  # type: ignore[dict-item]
 
 
+def work_export_litert(args: argparse.Namespace) -> dict[str, float]:
+    """A0 stream (random weights) to `.tflite` in `args.precision`; int8 calibrated frame by frame
+    on three random clips (seeds 1-3, not the benchmark's seed 0), as the int8 anchor was."""
+    import numpy as np
+    import torch
+
+    import movinet
+    from movinet.export.litert import export_litert
+
+    torch.set_num_threads(args.threads)
+    model = movinet.create_model(args.model).eval()
+    clips = [np.random.default_rng(seed).random((3, FRAMES, SIZE, SIZE), np.float32) for seed in (1, 2, 3)]
+    result = export_litert(model, args.workdir, model_name=args.model, precision=args.precision,
+                           calibration=clips if args.precision == "int8" else None, verify=False)
+    return {"path": str(result.model_path)}  # type: ignore[dict-item]
+
+
 WORKERS = {"matmul": work_matmul, "stream_torch": work_stream_torch, "stream_ort": work_stream_ort,
-           "base_torch": work_base_torch, "base_ort": work_base_ort, "predict": work_predict,
-           "stream_file": work_stream_file, "export": work_export}
+           "stream_litert": work_stream_litert, "base_torch": work_base_torch, "base_ort": work_base_ort,
+           "predict": work_predict, "stream_file": work_stream_file, "export": work_export,
+           "export_litert": work_export_litert}
 
 
 # ------------------------------------------------------------------------------------------------
 # the driver
+
+
+def cpu_description() -> str:
+    """The CPU model and the vector extensions that decide kernel speed (AVX2, AVX-512, VNNI)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+    return f"{model} [{' '.join(flag for flag in wanted if flag in flags)}]"
+
+
+def litert_available() -> bool:
+    """The `litert` extra (converter, runtime, quantizer) is installed: the LiteRT rows can run."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"))
 
 
 def run_worker(kind: str, threads: int = 1, **options: Any) -> dict[str, Any]:
@@ -206,13 +265,17 @@ def median_of(processes: int, kind: str, key: str = "seconds", **options: Any) -
 def run_anchors(python: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "anchors.json"
-        proc = subprocess.run([python, str(ANCHORS / "bench_anchors.py"), "--json", str(out)],
-                              capture_output=True, text=True)
+        proc = subprocess.run([python, str(ANCHORS / "bench_anchors.py"), "--which", "tflite,tflite_int8,paddle",
+                               "--json", str(out)], capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"anchors failed: {proc.stdout[-1000:]} {proc.stderr[-1000:]}")
         results = json.loads(out.read_text())
-    by_unit = {r["unit"]: r["median_s"] for r in results}
-    return {"tflite_frame_s": by_unit.get("s/frame"), "paddle_clip_s": by_unit.get("s/clip")}
+
+    def median(words: str) -> float | None:
+        return next((r["median_s"] for r in results if r["anchor"].startswith(words)), None)
+
+    return {"tflite_frame_s": median("TF Lite float32"), "tflite_int8_frame_s": median("TF Lite int8"),
+            "paddle_clip_s": median("Paddle")}
 
 
 def make_video(path: Path) -> Path:
@@ -299,6 +362,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    parser.add_argument("--tflite", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -307,7 +372,7 @@ def main() -> None:
         return
 
     p = args.processes
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+    print(f"# {cpu_description()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"load {os.getloadavg()[0]:.1f} at start")
     print("| work | ours | anchor | ratio | target | met | load | note |\n|---|---|---|---|---|---|---|---|")
     table = Table()
@@ -319,15 +384,26 @@ def main() -> None:
         matmul = median_of(p, "matmul", "gmacs_per_s")
         table.add("fp32 matmul 2048², 1 thread", matmul, "GMAC/s", note="torch.mm; the rate the zoo rows divide by")
 
-        tflite = anchors.get("tflite_frame_s")
+        tflite, tflite_int8 = anchors.get("tflite_frame_s"), anchors.get("tflite_int8_frame_s")
         frame = {"PyTorch, inference form": median_of(p, "stream_torch", model="movinet_a0_stream", form="fast"),
                  "ONNX Runtime, exported inference form": median_of(p, "stream_ort", onnx=stream_onnx),
                  "PyTorch, training form": median_of(p, "stream_torch", model="movinet_a0_stream", form="train")}
+        if litert_available():
+            for precision in ("fp32", "fp16", "int8"):
+                tflite_file = run_worker("export_litert", 2, model="movinet_a0_stream", precision=precision,
+                                         workdir=work)["path"]
+                frame[f"LiteRT {precision}"] = median_of(p, "stream_litert", tflite=tflite_file)
         for path, seconds in frame.items():
             ratio = seconds / tflite if tflite else None
+            limit = 0.5 if "int8" in path else 1.0
             table.add(f"A0 stream, one 172² frame, state in/out, 1 thread: {path}", seconds * 1e3, "ms",
-                      anchor=None if tflite is None else tflite * 1e3, ratio=ratio, target="≤ 0.5× TF Lite",
-                      met=None if ratio is None else ratio <= 0.5)
+                      anchor=None if tflite is None else tflite * 1e3, ratio=ratio,
+                      target=f"≤ {limit}× TF Lite fp32", met=None if ratio is None else ratio <= limit)
+        if tflite_int8 and "LiteRT int8" in frame:
+            ratio = frame["LiteRT int8"] / tflite_int8
+            table.add("A0 stream int8 step vs the int8 anchor (TF Lite, everything int8), 1 thread",
+                      frame["LiteRT int8"] * 1e3, "ms", anchor=tflite_int8 * 1e3, ratio=ratio,
+                      target="≤ 1.0× int8 anchor", met=ratio <= 1.0)
 
         paddle = anchors.get("paddle_clip_s")
         clip = {"PyTorch, inference form": median_of(p, "base_torch", model="movinet_a0_base", form="fast"),

@@ -153,15 +153,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from movinet.export.onnx import export_from_weights
-
     cfg = _load_config(args.config, args.override)
     preprocessing = _config_preprocessing(cfg)
-    result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
-                                 dynamic_spatial=args.dynamic_spatial, opset=args.opset)
-    print(f"wrote {result.onnx_path}\nwrote {result.json_path}")
-    print(f"ONNX Runtime vs PyTorch ({result.kind}): max |diff| {result.max_abs_error:.3g}, "
-          f"relative error {result.relative_error:.3g}")
+    if args.format == "litert":
+        from movinet.engine.config import eval_data_config
+        from movinet.export.litert import export_litert_from_weights
+
+        result = export_litert_from_weights(args.params, args.output, model_name=cfg.model.name,
+                                            preprocessing=preprocessing, precision=args.precision,
+                                            data=eval_data_config(cfg), calibration_split=args.calibration_split,
+                                            calibration_clips=args.calibration_clips)
+        runtime = "LiteRT"
+    else:
+        from movinet.export.onnx import export_from_weights
+
+        if args.precision != "fp32":
+            raise ValueError(f"--precision {args.precision} is made for LiteRT: add --format litert")
+        result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
+                                     dynamic_spatial=args.dynamic_spatial, opset=args.opset)
+        runtime = "ONNX Runtime"
+    print(f"wrote {result.model_path}\nwrote {result.json_path}")
+    check = result.verification
+    agreement = "" if check is None or check.top1_agreement is None else f", top-1 agreement {check.top1_agreement:.3f}"
+    print(f"{runtime} vs PyTorch ({result.kind}, {args.precision}): max |diff| {result.max_abs_error:.3g}, "
+          f"relative error {result.relative_error:.3g}{agreement}")
     return 0
 
 
@@ -329,19 +344,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--short_size", type=int, default=None, help="frames: resize the shorter side to this")
     p.add_argument("--workers", type=int, default=1, help="frames: parallel processes")
 
-    p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch")
+    p = _add(sub, "export", cmd_export, "export trained weights to ONNX or LiteRT (+ JSON sidecar), checked against "
+             "PyTorch")
     p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
     p.add_argument("-p", "--params", "--pretrained_params", required=True,
                    help="weights: .safetensors, a training checkpoint (.pt) or a PaddleVideo .pdparams")
     p.add_argument("-o", "--output", "--output_path", required=True, help="output directory")
     p.add_argument("--dynamic_spatial", action=BoolFlag, help="base models: allow other frame sizes")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--format", choices=("onnx", "litert"), default="onnx",
+                   help="onnx (default) or litert: a .tflite for phones (needs pip install \"movinet[litert]\")")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="litert: fp16 weights, or int8 calibrated on the config's data (see --calibration_split)")
+    p.add_argument("--calibration_split", choices=("train", "val", "test"), default="val",
+                   help="int8: the config's split whose clips calibrate (default val)")
+    p.add_argument("--calibration_clips", type=int, default=16, help="int8: calibration clips (default 16)")
     p.add_argument("--override", "-O", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
     p = _add(sub, "predict", cmd_predict, "classify video files with an exported ONNX model or PyTorch weights")
     p.add_argument("--input_file", "-i", required=True, help="a video, a directory of videos, or a .txt list")
     p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
-    p.add_argument("--model_file", help="OUT_DIR/<model>.onnx written by `movinet export` (a Paddle .pdmodel "
+    p.add_argument("--model_file", help="OUT_DIR/<model>.onnx or .tflite written by `movinet export` (a Paddle "
+                   ".pdmodel "
                    "name in a directory holding one movinet export stands for that export)")
     p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors, training .pt or "
                    ".pdparams) instead of an ONNX model; next to --model_file X.onnx a Paddle .pdiparams name is "
@@ -355,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
     p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
-    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx)")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx or .tflite)")
     p.add_argument("-w", "--weights", help="stream-model weights (.safetensors or training .pt) to run with PyTorch")
     p.add_argument("--config", "-c", help="the training config (optional)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
@@ -371,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "serve", cmd_serve, "serve a stream model: live page, HTTP API and WebSocket streams, "
              "many streams batched on one model")
-    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx + .json sidecar)")
+    p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx or .tflite, + .json "
+                   "sidecar)")
     p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")

@@ -105,6 +105,8 @@ def stream_logits(model: nn.Module, video: torch.Tensor, chunk: int = 1) -> torc
     Returns:
         (B, num_classes) logits after the last frame.
     """
+    if isinstance(model, ExportedModel):  # its backend steps a stream model through the frames itself
+        return model(video)
     if not getattr(model, "is_causal", False):
         raise ValueError(
             "stream evaluation needs a causal model: use a '*_stream' model or model.causal: true, "
@@ -246,13 +248,33 @@ def evaluate(
 # -- movinet test -----------------------------------------------------------------------------------
 
 
+class ExportedModel(nn.Module):
+    """An exported model file (`.onnx`, `.tflite`) run by its backend, as a module of clips:
+    (B, 3, T, H, W) -> (B, classes) logits; a stream model steps through each clip's frames."""
+
+    def __init__(self, predictor: Any) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.num_classes = predictor.num_classes
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.predictor.predict_clips(video.float().cpu().numpy())).to(video.device)
+
+
 def load_model_for_eval(name: str, weights: str, device: torch.device) -> tuple[nn.Module, list[str] | None]:
     """The model of `weights` (`movinet.load_model`: .safetensors, .pt checkpoint, .pdparams or a
     release name of model `name`) on `device`, in its inference form (`optimize_for_inference`:
-    the same logits, faster), and its class names (or None)."""
-    from movinet.models.optimize import optimize_for_inference
+    the same logits, faster), and its class names (or None). An exported `.onnx` / `.tflite`
+    runs in its own runtime (`ExportedModel`)."""
+    from movinet.inference.backends import BACKENDS, load_predictor
     from movinet.loading import RELEASE_NAMES, load_model
+    from movinet.models.optimize import optimize_for_inference
 
+    if Path(weights).suffix.lower() in BACKENDS:
+        predictor = load_predictor(weights, num_threads=torch.get_num_threads())
+        if predictor.model_name != name:
+            log.info("%s is an export of %s; evaluating it (model.name is %s)", weights, predictor.model_name, name)
+        return ExportedModel(predictor), predictor.labels
     model, meta = load_model(weights, model_name=name if weights in RELEASE_NAMES else None)
     if meta.name != name:
         log.info("%s holds %s weights; evaluating %s (model.name is %s)", weights, meta.name, meta.name, name)

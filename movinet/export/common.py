@@ -115,3 +115,8 @@ def model_fields(model: MoViNet, model_name: str, kind: str, prep: Preprocessing
         "input_size": {"frames": prep.frames, "height": prep.height, "width": prep.width},
         "preprocessing": prep.to_dict(),
     }
+
+
+def to_channels_last(video: np.ndarray) -> np.ndarray:
+    """(B, 3, T, H, W) -> (B, T, H, W, 3), the signature's video layout."""
+    return np.ascontiguousarray(video.transpose(0, 2, 3, 4, 1))

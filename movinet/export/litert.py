@@ -52,14 +52,15 @@ from movinet.export.common import (
     errors,
     example_video,
     model_fields,
+    to_channels_last,
     top1_agreement,
 )
 from movinet.files import atomic_write_bytes, atomic_write_text
+from movinet.inference.backends.litert import SIDECAR_FORMAT, signature_runner
 from movinet.models.movinet import MoViNet
 from movinet.models.optimize import optimize_for_inference
 from movinet.models.registry import get_model_info
 
-SIDECAR_FORMAT = "movinet-litert"
 SIDECAR_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
 SIGNATURES = {"base": "clip", "stream": "step"}
@@ -71,11 +72,13 @@ class LiteRtUnavailableError(ExportError):
     """The LiteRT export tools (the `litert` extra) are not installed."""
 
 
-def require_litert_tools() -> None:
-    """Raise one line naming the extra when litert-torch or ai-edge-litert is missing."""
+def require_litert_tools(precision: str = "fp32") -> None:
+    """Raise one line naming the extra when litert-torch, ai-edge-litert or (reduced precision)
+    ai-edge-quantizer is missing."""
     import importlib.util
 
-    missing = [name for name in ("litert_torch", "ai_edge_litert") if importlib.util.find_spec(name) is None]
+    needed = ["litert_torch", "ai_edge_litert"] + ([] if precision == "fp32" else ["ai_edge_quantizer"])
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         raise LiteRtUnavailableError(f"{EXTRA_HINT} ({', '.join(missing)} not installed)")
 
@@ -164,33 +167,17 @@ def _convert(graph: nn.Module, example: dict[str, Tensor], signature: str) -> by
     return edge.model_content()
 
 
-def _reduce_precision(flatbuffer: bytes, precision: str, calibration: list[dict[str, np.ndarray]] | None,
-                      signature: str) -> bytes:
+def _reduce_precision(flatbuffer: bytes, precision: str, calibration: Iterable[dict[str, np.ndarray]] | None,
+                      signature: str, float_kept: dict[str, str] | None) -> bytes:
     if precision == "fp32":
         return flatbuffer
     from movinet.export.quantize import quantize_litert
 
-    return quantize_litert(flatbuffer, precision, calibration, signature)
+    return quantize_litert(flatbuffer, precision, calibration, signature, float_kept)
 
 
 # ------------------------------------------------------------------------------------------------
 # the check
-
-
-def interpreter_runner(model: bytes | str | os.PathLike, signature: str, num_threads: int = 1) -> Any:
-    """A signature runner of ai-edge-litert (XNNPACK) for a flatbuffer or a file."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
-    else:
-        interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
-    return interpreter.get_signature_runner(signature)
-
-
-def to_channels_last(video: np.ndarray) -> np.ndarray:
-    """(B, 3, T, H, W) -> (B, T, H, W, 3), the signature's video layout."""
-    return np.ascontiguousarray(video.transpose(0, 2, 3, 4, 1))
 
 
 @torch.no_grad()
@@ -272,6 +259,7 @@ def export_litert(
     calibration: Iterable[np.ndarray] | None = None,
     verify: bool = True,
     stream_steps: int = 8,
+    float_kept: dict[str, str] | None = None,
 ) -> ExportResult:
     """Export `model` to `<out_dir>/<model_name>[_fp16|_int8].tflite` plus its `.json` sidecar.
 
@@ -291,6 +279,9 @@ def export_litert(
             frame by frame through the state (stream models) or whole (base models).
         verify: run the file against PyTorch; float32 must agree to 1e-4 relative.
         stream_steps: frames of the stream check.
+        float_kept: int8 only: op-name patterns left in float (default
+            `movinet.export.quantize.FLOAT_KEPT`; `{}` quantizes everything, which the accuracy
+            gate shows fails).
 
     Returns:
         ExportResult with both paths and the check's errors (None without `verify`).
@@ -301,7 +292,7 @@ def export_litert(
         ExportError: the conversion failed, or float32 disagrees with PyTorch; nothing is written then.
     """
     _check_arguments(model, model_name, labels, precision, calibration, stream_steps)
-    require_litert_tools()
+    require_litert_tools(precision)
     info = get_model_info(model_name)
     prep = preprocessing if preprocessing is not None else Preprocessing.from_model(info)
     prep = prep.with_size(frames=frames, height=height, width=width).for_causality(model.causal, info.family)
@@ -326,13 +317,13 @@ def export_litert(
         flatbuffer = _convert(graph, example, signature)
         samples = None
         if precision == "int8":
-            from movinet.export.quantize import calibration_samples
+            from movinet.export.quantize import CalibrationSamples
 
-            samples = calibration_samples(flatbuffer, signature, kind, states, calibration)
-        flatbuffer = _reduce_precision(flatbuffer, precision, samples, signature)
+            samples = CalibrationSamples(flatbuffer, signature, kind, states, calibration)
+        flatbuffer = _reduce_precision(flatbuffer, precision, samples, signature, float_kept)
         verification = None
         if verify:
-            runner = interpreter_runner(flatbuffer, signature)
+            runner = signature_runner(flatbuffer, signature)
             verification = (_verify_step(runner, model, prep, states, stream_steps) if kind == "stream"
                             else _verify_clip(runner, model, prep))
             if precision == "fp32" and not verification.relative_error <= MAX_RELATIVE_ERROR:
@@ -366,3 +357,58 @@ def _exporter_versions() -> str:
         except PackageNotFoundError:
             pass
     return ", ".join(parts)
+
+
+def export_litert_from_weights(
+    weights: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    model_name: str | None = None,
+    preprocessing: Preprocessing | None = None,
+    precision: str = "fp32",
+    data: Any = None,
+    calibration_split: str = "val",
+    calibration_clips: int = 16,
+    progress: bool = True,
+    verify: bool = True,
+) -> ExportResult:
+    """Load weights (`movinet.load_model`) and export them to LiteRT
+    (`movinet export --format litert -c CONFIG -w WEIGHTS -o DIR [--precision int8]`).
+
+    Args:
+        weights: our `.safetensors`, a training checkpoint `.pt`, a `.pdparams` or a release name.
+        out_dir: output folder.
+        model_name: the expected model (e.g. the config's); None takes the file's.
+        preprocessing: the input pipeline (e.g. `Preprocessing.from_config(cfg)`); default the weights' own.
+        precision: "fp32", "fp16" or "int8".
+        data: int8 only: the config's `data:` section with evaluation sampling
+            (`eval_data_config(cfg)`), whose `calibration_split` gives the calibration clips.
+        calibration_split: "train", "val" or "test".
+        calibration_clips: how many clips of that split calibrate int8 (each frame by frame for a
+            stream model).
+        progress: a progress bar over the calibration clips.
+
+    Raises:
+        FileNotFoundError: `weights` or the calibration split does not exist.
+        ValueError: int8 without `data`, or the file holds another model than `model_name`.
+        LiteRtUnavailableError / ExportError: as `export_litert`.
+    """
+    from movinet.loading import load_model
+
+    if precision == "int8" and data is None:
+        raise ValueError("int8 is calibrated on your data: give the training config (-c CONFIG); its "
+                         f"{calibration_split} split provides the calibration clips")
+    require_litert_tools(precision)
+    model, meta = load_model(weights, model_name=model_name)
+    clips = None
+    if precision == "int8":
+        from tqdm import tqdm
+
+        from movinet.export.quantize import data_calibration_clips
+
+        clips = tqdm(data_calibration_clips(data, calibration_split, calibration_clips, num_classes=model.num_classes),
+                     desc=f"int8 calibration ({calibration_split} clips)", total=calibration_clips,
+                     disable=not progress)
+    return export_litert(model, out_dir, model_name=meta.name, labels=meta.labels,
+                         preprocessing=preprocessing or meta.preprocessing, precision=precision, calibration=clips,
+                         verify=verify)

@@ -35,7 +35,6 @@ from torch import Tensor, nn
 
 from movinet.models.layers import (
     CausalConvBlock,
-    ConvBlock,
     ConvBNActivation,
     HardSigmoid,
     HardSwish,

@@ -63,6 +63,20 @@ def exported_onnx(tmp_path_factory, kind: str) -> Path:
     return path
 
 
+def exported_litert(tmp_path_factory, kind: str) -> Path:
+    """`movinet_a0_{kind}.tflite` (+ .json) exported at 8 x 64 x 64 from the fixture weights, verified
+    (needs the `litert` extra)."""
+    from movinet.export.litert import export_litert_from_weights
+
+    folder = assets_dir(tmp_path_factory) / "litert"
+    path = folder / f"movinet_a0_{kind}.tflite"
+    if not path.is_file():
+        weights = converted_weights(tmp_path_factory, kind)
+        with single_thread():
+            export_litert_from_weights(weights, folder, preprocessing=PREPROCESSING, progress=False)
+    return path
+
+
 def noise_video(path: Path, frames: int = 16, fps: float = 10.0, height: int = 80, width: int = 96,
                 seed: int = 0) -> Path:
     """A random-pixel video (every frame differs, so frame order matters to the model)."""

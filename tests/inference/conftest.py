@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.inference.assets import converted_weights, exported_onnx, noise_video, single_thread
+from tests.inference.assets import converted_weights, exported_litert, exported_onnx, noise_video, single_thread
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,18 @@ def stream_onnx(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def base_onnx(tmp_path_factory) -> Path:
     return exported_onnx(tmp_path_factory, "base")
+
+
+@pytest.fixture(scope="session")
+def stream_tflite(tmp_path_factory) -> Path:
+    pytest.importorskip("litert_torch", reason='the litert extra is not installed (pip install "movinet[litert]")')
+    return exported_litert(tmp_path_factory, "stream")
+
+
+@pytest.fixture(scope="session")
+def base_tflite(tmp_path_factory) -> Path:
+    pytest.importorskip("litert_torch", reason='the litert extra is not installed (pip install "movinet[litert]")')
+    return exported_litert(tmp_path_factory, "base")
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@
     logits = predictor.predict_clips(video)                      # (B, 3, T, H, W) -> (B, classes)
 
 `BACKENDS` below is the one place a runtime is chosen. A new runtime is a module in this package
-with a `Predictor` subclass (see `base.py` for the four methods) and one entry here, e.g.
-`".tflite": "movinet.inference.backends.litert:LiteRtPredictor"`. Entries name their class as a
-string, so importing this package loads no runtime: the ONNX path never imports torch.
+with a `Predictor` subclass (see `base.py` for the four methods) and one entry here. Entries name
+their class as a string, so importing this package loads no runtime: the ONNX and LiteRT paths
+never import torch.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from movinet.inference.backends.base import LoadOptions, Predictor, PredictorErr
 # model-file suffix (lower case) -> "module:class" of its backend
 BACKENDS: dict[str, str] = {
     ".onnx": "movinet.inference.backends.onnx:OnnxPredictor",
+    ".tflite": "movinet.inference.backends.litert:LiteRtPredictor",
 }
 # Everything else is weights for `movinet.load_model` (.safetensors, .pt, .pdparams, release
 # names), which knows those formats and says which it accepts.
@@ -39,7 +40,8 @@ def backend_for(model_file: str | os.PathLike) -> type[Predictor]:
 def load_predictor(model_file: str | os.PathLike, *, use_gpu: bool = False, use_tensorrt: bool = False,
                    num_threads: int | None = None, model_name: str | None = None,
                    preprocessing: Preprocessing | None = None) -> Predictor:
-    """A predictor for `model_file`: `OnnxPredictor` for `.onnx`, `TorchPredictor` for weights.
+    """A predictor for `model_file`: `OnnxPredictor` for `.onnx`, `LiteRtPredictor` for `.tflite`,
+    `TorchPredictor` for weights.
 
     `preprocessing` (e.g. a config's) applies to weights only: an exported graph is fixed to its
     sidecar's. See `LoadOptions` for the other arguments.
