@@ -188,14 +188,8 @@ class StreamConnection:
                         await self._close_idle()
                     continue
                 message, receive = receive.result(), None
-                if message["type"] == "websocket.disconnect":
-                    self._closed = True
-                    return
-                if message.get("bytes") is not None:
+                if await self._on_message(message):
                     last_frame = time.monotonic()
-                    await self._on_frame(message["bytes"])
-                elif message.get("text") is not None:
-                    await self._on_text(message["text"])
             if self._draining and not self._closed:
                 await self._read_while_draining(receive)
                 receive = None
@@ -225,14 +219,7 @@ class StreamConnection:
                 if not done:
                     return
                 message, receive = receive.result(), None
-                if message["type"] == "websocket.disconnect":
-                    self._closed = True
-                    return
-                if message.get("bytes") is not None:
-                    self._pending.put_nowait((self.frames_received, None))  # answered `server_shutdown`
-                    self.frames_received += 1
-                elif message.get("text") is not None:
-                    await self._on_text(message["text"])
+                await self._on_message(message)
         finally:
             if receive is not None:
                 receive.cancel()
@@ -245,9 +232,23 @@ class StreamConnection:
             pass
         await self.close(CLOSE_SERVICE_RESTART, "server shutting down")
 
+    async def _on_message(self, message: dict[str, Any]) -> bool:
+        """Handle one received ASGI message; returns whether it was a frame."""
+        if message["type"] == "websocket.disconnect":
+            self._closed = True
+        elif message.get("bytes") is not None:
+            await self._on_frame(message["bytes"])
+            return True
+        elif message.get("text") is not None:
+            await self._on_text(message["text"])
+        return False
+
     async def _on_frame(self, data: bytes) -> None:
         index = self.frames_received
         self.frames_received += 1
+        if self._draining:
+            self._pending.put_nowait((index, None))  # answered `server_shutdown`, in order, by the step loop
+            return
         try:
             check_frame_bytes(data, self.frame_limits)
         except FrameError as error:
