@@ -385,7 +385,8 @@ def hostile_main(args: argparse.Namespace) -> None:
           f"{hostile.get('list_uploads')} list uploads answered {hostile.get('list_upload_statuses')}; "
           f"reasons of the good frames not classified: {hostile['reasons'] or 'none'}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"scenario": "hostile", "size": args.size, "runs": runs}, indent=2) + "\n")
+        record = {"scenario": "hostile", "size": args.size, "runs": runs}
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def main() -> None:

@@ -60,7 +60,8 @@ def load_clip(path: str | os.PathLike, preprocessing: Preprocessing, *,
     return clip, {"decode": decoded - start, "preprocess": time.perf_counter() - decoded}
 
 
-def load_single_video_clip(path: str | os.PathLike, preprocessing: Preprocessing) -> tuple[np.ndarray, dict[str, float]]:
+def load_single_video_clip(path: str | os.PathLike,
+                           preprocessing: Preprocessing) -> tuple[np.ndarray, dict[str, float]]:
     """`load_clip` of exactly one video file, whatever its content: an untrusted upload.
 
     No list, directory or playlist expansion (`predict_files` expands `.txt` lists and

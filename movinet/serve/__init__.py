@@ -19,4 +19,5 @@ from movinet.serve.frames import FrameLimits
 from movinet.serve.model import ServedModel
 from movinet.serve.server import ServerThread, serve
 
-__all__ = ["AccessPolicy", "FrameLimits", "ServeSettings", "ServedModel", "ServerThread", "StreamLimits", "access_policy", "create_app", "serve"]
+__all__ = ["AccessPolicy", "FrameLimits", "ServeSettings", "ServedModel", "ServerThread", "StreamLimits",
+           "access_policy", "create_app", "serve"]

@@ -45,7 +45,8 @@ def test_ws_refuses_pages_from_other_origins(server):
 
 def test_other_sites_cannot_post_uploads(server):
     boundary = "x"
-    body = f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nabc\r\n--{boundary}--\r\n"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
+            f"abc\r\n--{boundary}--\r\n")
     status, raw = http_request(server.url, "POST", "/predict", body.encode(),
                                {"Content-Type": f"multipart/form-data; boundary={boundary}",
                                 "Origin": "http://evil.example"})

@@ -141,7 +141,8 @@ return {top1: text("top1"), frames: Number(document.getElementById("results").da
         stale: document.getElementById("results").classList.contains("stale"),
         warning: document.getElementById("last-error").hidden ? null : text("last-error"),
         retry_s: document.body.dataset.retryS || null,
-        crop: {width: crop.width, height: crop.height, frames: Number(crop.dataset.frames), lit: lit / (pixels.length / 4)}};
+        crop: {width: crop.width, height: crop.height, frames: Number(crop.dataset.frames),
+               lit: lit / (pixels.length / 4)}};
 """
 
 
