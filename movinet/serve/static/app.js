@@ -179,7 +179,7 @@ function onMessage(message) {
       break;
     case "result":
       page.inFlight = Math.max(0, page.inFlight - 1);
-      if (page.playing && page.resetsPending === 0) showResult(message);
+      if (page.resetsPending === 0) showResult(message); // else the result of a source shown before
       break;
     case "dropped":
       page.inFlight = Math.max(0, page.inFlight - 1);
