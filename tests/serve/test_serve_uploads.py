@@ -178,3 +178,16 @@ def test_clients_leaving_mid_upload_cost_one_log_line_each_at_most(onnx_served, 
     left = [line for line in log.lines() if "left during its upload" in line]
     assert 1 <= len(left) <= 5, log.lines()  # one line per client, rate-limited
     assert all("\n" not in line for line in log.lines())
+
+
+def test_an_upload_is_classified_frame_by_frame_among_the_streams_steps(onnx_served, video):
+    """The upload's model work is single-frame steps of the streams' scheduler (one per clip frame),
+    never a whole-clip call on the model thread."""
+    from movinet.serve import ServeSettings, ServerThread, create_app
+
+    settings = ServeSettings()
+    with ServerThread(create_app(onnx_served, settings), settings) as server:
+        before = health(server.url)["scheduler"]["steps"]
+        assert predict_file(server.url, video, top_k=2).get("top_k")
+        after = health(server.url)["scheduler"]
+    assert after["steps"] - before == onnx_served.preprocessing.frames  # 8 frames, 8 steps
