@@ -191,7 +191,16 @@ def model_only(model_file: Path, streams: int, seconds: float = 3.0) -> dict[str
 
 def paced_stream(url: str, frames: list[bytes], seconds: float, out: dict[str, Any]) -> None:
     """A good client: frames paced at the server's stream rate for `seconds`; records each frame's
-    end-to-end latency (send -> reply) and the frames not classified."""
+    end-to-end latency (send -> reply) and the frames not classified (a stream that fails to open
+    counts all its frames, with the reason)."""
+    out.update(latencies=[], lost=[], sent=0)
+    try:
+        _paced_stream(url, frames, seconds, out)
+    except Exception as error:  # noqa: BLE001 - reported as the stream's frames not classified
+        out["lost"].append(f"stream failed: {type(error).__name__}: {error}")
+
+
+def _paced_stream(url: str, frames: list[bytes], seconds: float, out: dict[str, Any]) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
@@ -297,17 +306,19 @@ def idle_sockets(url: str, count: int, stop: threading.Event, out: dict[str, Any
 
     from movinet.serve.client import ws_url
 
-    opened = []
-    for index in range(count):
-        try:
-            ws = connect(ws_url(url), source_address=(f"127.0.0.{2 + index}", 0), open_timeout=10)
-            opened.append((ws, json.loads(ws.recv(timeout=10))["type"]))
-        except OSError:
-            continue
-    out["idle_sockets_open"] = sum(kind == "hello" for _, kind in opened)
-    stop.wait()
-    for ws, _ in opened:
-        ws.close()
+    import contextlib
+
+    with contextlib.ExitStack() as sockets:
+        opened = 0
+        for index in range(count):
+            try:
+                ws = sockets.enter_context(connect(ws_url(url), source_address=(f"127.0.0.{2 + index}", 0),
+                                                   open_timeout=10))
+                opened += json.loads(ws.recv(timeout=10))["type"] == "hello"
+            except (OSError, TimeoutError):
+                continue
+        out["idle_sockets_open"] = opened
+        stop.wait()
 
 
 def rss_mb(pid: int) -> float:
@@ -369,16 +380,18 @@ def hostile_main(args: argparse.Namespace) -> None:
         rng = np.random.default_rng(0)
         videos = [write_video(Path(folder) / f"server_video_{i}.mp4",
                               rng.integers(0, 256, (50, 240, 320, 3), dtype=np.uint8), 25.0) for i in range(4)]
+        load_before = os.getloadavg()[0]
         runs = [hostile_run(model_file, args.size, args.seconds, hostile, videos) for hostile in (False, True)]
-    load = os.getloadavg()
     print(f"{MODEL} {args.size}px, onnx, default server settings, 4 good streams paced at the stream rate for "
-          f"{args.seconds:g} s; load average before/after {load[2]:.2f} (15 min) / {load[0]:.2f} (1 min)")
+          f"{args.seconds:g} s; machine load (1-min average) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, "
+          f"on {os.cpu_count()} cores")
     print(f"{'clients':<22} {'frames':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'not classified':>15} "
           f"{'server RSS MB':>15}")
     for run in runs:
         name = "4 good + hostile mix" if run["hostile"] else "4 good streams alone"
         rss = run["server_rss_mb"]
-        print(f"{name:<22} {run['frames']:>7} {run['p50_ms']:>8} {run['p99_ms']:>8} {run['max_ms']:>8} "
+        p50, p99, worst = (run[key] if run[key] is not None else "-" for key in ("p50_ms", "p99_ms", "max_ms"))
+        print(f"{name:<22} {run['frames']:>7} {p50:>8} {p99:>8} {worst:>8} "
               f"{run['not_classified']:>15} {rss[0]:>7.0f} -> {rss[1]:<5.0f}")
     hostile = runs[1]
     print(f"hostile side: {hostile.get('idle_sockets_open')} idle sockets held places; "
