@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -166,25 +167,10 @@ class _Server:
         folder = Path(tempfile.mkdtemp(prefix="movinet-serve-"))
         name = "upload"
         try:
-            self.receiving += 1
-            try:
-                path, name = await asyncio.wait_for(_save_upload(request, folder, settings.max_upload_bytes),
-                                                    settings.upload_timeout_s)
-            except asyncio.TimeoutError:
-                raise UploadTimeout(f"the upload did not arrive within {settings.upload_timeout_s:g} s "
-                                    "(--upload_timeout)") from None
-            finally:
-                self.receiving -= 1
+            path, name = await self._receive_upload(request, folder)
             async with self.uploads:  # a slot only once the whole body is in
-                clip, timings = await asyncio.to_thread(self.model.load_upload, path)
-                self.classifying += 1
-                self._count_active()
-                try:
-                    logits, model_seconds = await self.scheduler.classify_clip(clip)
-                finally:
-                    self.classifying -= 1
-                    self._count_active()
-            return JSONResponse(self.model.upload_record(name, logits, {**timings, "model": model_seconds}, top_k))
+                record = await self._classify_upload(path, name, top_k)
+            return JSONResponse(record)
         except UploadTimeout as error:
             return JSONResponse({"error": str(error)}, status_code=408)
         except ClientDisconnect:
@@ -200,6 +186,31 @@ class _Server:
             return JSONResponse({"error": _without_paths(str(error), folder, name)}, status_code=400)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    async def _receive_upload(self, request: Request, folder: Path) -> tuple[Path, str]:
+        """The body, saved into `folder` within `upload_timeout_s`. -> (path, the client's name)."""
+        settings = self.settings
+        self.receiving += 1
+        try:
+            return await asyncio.wait_for(_save_upload(request, folder, settings.max_upload_bytes),
+                                          settings.upload_timeout_s)
+        except asyncio.TimeoutError:
+            raise UploadTimeout(f"the upload did not arrive within {settings.upload_timeout_s:g} s "
+                                "(--upload_timeout)") from None
+        finally:
+            self.receiving -= 1
+
+    async def _classify_upload(self, path: Path, name: str, top_k: int) -> dict[str, Any]:
+        """Decode in a worker thread, then step the frames through the scheduler: the predict record."""
+        clip, timings = await asyncio.to_thread(self.model.load_upload, path)
+        self.classifying += 1
+        self._count_active()
+        try:
+            logits, model_seconds = await self.scheduler.classify_clip(clip)
+        finally:
+            self.classifying -= 1
+            self._count_active()
+        return self.model.upload_record(name, logits, {**timings, "model": model_seconds}, top_k)
 
     async def stream(self, websocket: WebSocket) -> None:
         await websocket.accept()
