@@ -214,18 +214,24 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from movinet.inference.rates import check_frame_rate
     from movinet.serve.app import ServeSettings
+    from movinet.serve.connection import StreamLimits
     from movinet.serve.server import serve
 
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
                          "of a stream model")
-    settings = ServeSettings(max_streams=args.max_streams, max_batch=args.max_batch,
-                             batch_window_ms=args.batch_window_ms, top_k=args.top_k,
-                             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    check_frame_rate(args.fps, "--fps")
+    settings = ServeSettings(max_streams=args.max_streams, max_streams_per_client=args.max_streams_per_client,
+                             max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, top_k=args.top_k,
+                             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                             upload_timeout_s=args.upload_timeout,
+                             streams=StreamLimits(idle_timeout_s=args.idle_timeout))
     serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
-          num_threads=args.threads, fps=args.fps, log_level=args.log_level)
+          num_threads=args.threads, fps=args.fps, token=args.token, no_token=args.no_token,
+          allow_hosts=args.allow_host, allow_origins=args.allow_origin, log_level=args.log_level)
     return 0
 
 
@@ -409,6 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_window_ms", type=float, default=4.0,
                    help="how long a frame waits for other streams' frames to join its batch (default 4)")
     p.add_argument("--max_upload_mb", type=float, default=100.0, help="largest POST /predict upload (default 100)")
+    p.add_argument("--upload_timeout", type=float, default=60.0,
+                   help="seconds an upload's body may take to arrive (default 60)")
+    p.add_argument("--max_streams_per_client", type=int, default=8,
+                   help="concurrent streams from one client address (default 8)")
+    p.add_argument("--idle_timeout", type=float, default=60.0,
+                   help="close a stream that sends no frame for this many seconds (default 60; close code 4408)")
+    p.add_argument("--token", default=None, help="access token the server requires (default: $MOVINET_SERVE_TOKEN; "
+                   "one is generated and printed in the URL when --host is not loopback)")
+    p.add_argument("--no_token", action=BoolFlag, help="serve without a token even when --host is not loopback "
+                   "(anyone who can reach the address may use the server)")
+    p.add_argument("--allow_origin", action="append", default=[], metavar="ORIGIN",
+                   help="a web page origin besides the server's own that may use /ws and POST, e.g. "
+                   "https://app.example.com ('*': any); repeatable")
+    p.add_argument("--allow_host", action="append", default=[], metavar="NAME",
+                   help="another name the server is reached by (a DNS name, a proxy's Host; '*': any); repeatable")
     p.add_argument("--log_level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level (default warning)")
     return parser

@@ -117,10 +117,10 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(f"video file {path} is empty (0 bytes); re-download or re-encode it")
 
 
-def _open_container(path: Path) -> Any:
+def _open_container(path: Path, options: dict[str, str] | None = None) -> Any:
     _check_file(path)
     try:
-        return av.open(str(path))
+        return av.open(str(path), container_options=options or {})
     except av.FFmpegError as error:
         raise VideoDecodeError(
             f"cannot open {path} as a video ({_ffmpeg_message(error)}); the file is truncated, "
@@ -164,16 +164,19 @@ class VideoReader:
     Args:
         path: Video file.
         threads: Decoder threads; 0 lets FFmpeg choose (one per core).
+        ffmpeg_options: FFmpeg format options of every opening of the file (see `open_video`).
 
     Raises:
         VideoNotFoundError: The file does not exist.
         VideoDecodeError: The file is empty, truncated, not a video, or has no video stream.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0,
+                 ffmpeg_options: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self._threads = threads
-        self._container = _open_container(self.path)
+        self._ffmpeg_options = ffmpeg_options
+        self._container = _open_container(self.path, ffmpeg_options)
         self._stream = _first_video_stream(self._container, str(self.path))
         self._configure_stream(self._stream)
         self._at_start = True  # nothing decoded since the file was opened
@@ -261,7 +264,7 @@ class VideoReader:
         # Reopening is the one way back to the first packet that works for every container
         # (seeking to 0 lands on the first keyframe, which need not be the first frame).
         self._container.close()
-        self._container = _open_container(self.path)
+        self._container = _open_container(self.path, self._ffmpeg_options)
         self._stream = _first_video_stream(self._container, str(self.path))
         self._configure_stream(self._stream)
         self._at_start = True
@@ -430,12 +433,15 @@ def _split_at_gaps(sorted_indices: list[int], max_gap: int) -> list[list[int]]:
     return groups
 
 
-def open_video(path: str | os.PathLike[str], *, threads: int = 0) -> VideoReader:
+def open_video(path: str | os.PathLike[str], *, threads: int = 0,
+               ffmpeg_options: dict[str, str] | None = None) -> VideoReader:
     """Opens a video file for random frame access (threaded decoding).
 
     Args:
         path: Video file (any container/codec FFmpeg reads).
         threads: Decoder threads; 0 = FFmpeg's choice.
+        ffmpeg_options: FFmpeg format options of the file's opening, e.g. {"protocol_whitelist":
+            "file", "format_whitelist": "mov,mp4,..."} (an untrusted upload may open nothing else).
 
     Returns:
         A `VideoReader` with `num_frames`, `fps`, `height`, `width` and `read_frames(indices)`.
@@ -444,7 +450,7 @@ def open_video(path: str | os.PathLike[str], *, threads: int = 0) -> VideoReader
         VideoNotFoundError: The file does not exist.
         VideoDecodeError: Empty, truncated, not a video, or no video stream.
     """
-    return VideoReader(path, threads=threads)
+    return VideoReader(path, threads=threads, ffmpeg_options=ffmpeg_options)
 
 
 # -- streaming -------------------------------------------------------------------------------------

@@ -6,10 +6,13 @@ Steps (each prints what it produced and returns paths in the result dict):
      folders, an independent test split and a held-out video;
   2. train MoViNet-A0 at reduced size with `fit` (`configs/demo.yaml`), validating every epoch;
   3. test the best weights with `test` (JSON report + confusion-matrix PNG) and print the top-1;
-  4. export the weights to ONNX (checked against PyTorch by the exporter);
+  4. export the weights to ONNX (checked against PyTorch by the exporter), and the stream model
+     `movinet serve` takes: the causal variant of the trained weights as a stream ONNX graph, at the
+     rate the model saw the demo's clips (8-fps videos, every 2nd frame: 4 fps);
   5. predict the held-out video with ONNX Runtime, as `movinet predict` does;
-  6. stream the held-out video frame by frame through the causal version of the model (`movinet
-     stream`), printing the per-frame top-1.
+  6. stream the held-out video frame by frame through that stream model (`movinet stream`),
+     printing the per-frame top-1;
+  7. print the one `movinet serve` command that serves the stream model in the browser.
 
 Nothing is downloaded.
 """
@@ -18,8 +21,10 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +206,38 @@ def export_demo_model(cfg: Config, weights: str, work: Path) -> Any:
     return result
 
 
+def demo_stream_fps(cfg: Config) -> float:
+    """The frame rate the demo's model saw: the videos' rate over the training sampling's stride."""
+    return VIDEO_FPS / cfg.data.sampling.temporal_stride
+
+
+def export_demo_stream_model(cfg: Config, weights: str, work: Path) -> Any:
+    """Step 4b: the stream model of what was trained, for `movinet stream` and `movinet serve`.
+
+    A base model sees whole clips; streaming needs a causal model. The base weights are loaded into
+    their causal variant (`load_model(..., causal=True)`), whose per-frame predictions only
+    approximate the base model (it never saw the future frames in training), and exported as a
+    stream ONNX graph that records the demo's stream rate (`demo_stream_fps`), so `movinet serve`
+    needs no `--fps`.
+    """
+    from movinet.export.onnx import export_onnx
+    from movinet.loading import load_model
+
+    model, meta = load_model(weights, model_name=cfg.model.name, causal=True)
+    preprocessing = replace(meta.preprocessing, stream_fps=demo_stream_fps(cfg))
+    result = export_onnx(model, work / "inference" / "stream", model_name=meta.name, labels=meta.labels,
+                         preprocessing=preprocessing, stream_steps=3)
+    causal = "" if get_model_info(cfg.model.name).causal else "the causal variant of "
+    _say("export", f"stream model ({causal}the trained weights, {preprocessing.stream_fps:g} fps) -> "
+         f"{result.onnx_path}")
+    return result
+
+
+def serve_command(stream_onnx: str | os.PathLike) -> str:
+    """The one command that serves the demo's stream model in the browser (its sidecar holds the rate)."""
+    return f"movinet serve --model_file {shlex.quote(str(stream_onnx))}"
+
+
 def predict_held_out(onnx_path: Path, video: str) -> dict[str, Any]:
     """Step 5: `movinet predict` on the held-out video with ONNX Runtime."""
     from movinet.inference.backends.onnx import OnnxPredictor
@@ -215,24 +252,14 @@ def predict_held_out(onnx_path: Path, video: str) -> dict[str, Any]:
     return result.to_dict()
 
 
-def stream_held_out(cfg: Config, weights: str, video: str) -> dict[str, Any]:
-    """Step 6: `movinet stream` on the held-out video, one frame per step.
-
-    A base model sees whole clips; streaming needs a causal model. A stream model streams as it is;
-    base weights are loaded into their causal variant (`load_model(..., causal=True)`), whose
-    per-frame predictions only approximate the base model (it never saw the future frames in training).
-    """
-    from movinet.inference.backends.pytorch import TorchPredictor
+def stream_held_out(stream_onnx: str | os.PathLike, video: str) -> dict[str, Any]:
+    """Step 6: `movinet stream` on the held-out video, one frame per step, with the stream model
+    `movinet serve` runs (`export_demo_stream_model`) at the rate it records."""
+    from movinet.inference.backends.onnx import OnnxPredictor
     from movinet.inference.stream import run_stream
-    from movinet.loading import load_model
 
-    model, meta = load_model(weights, model_name=cfg.model.name, causal=True)
-    predictor = TorchPredictor.from_model(model, meta.name, labels=meta.labels, preprocessing=meta.preprocessing)
-    # The model saw every `temporal_stride`-th frame of the 8-fps videos in training: feed that rate.
-    fps = VIDEO_FPS / cfg.data.sampling.temporal_stride
-    summary = run_stream(video, predictor=predictor, top_k=1, target_fps=fps, print_every=1)
-    causal = "" if get_model_info(cfg.model.name).causal else " (causal variant of the base weights)"
-    _say("stream", f"{summary.frames} frames{causal}, final top-1 {summary.final_top_k[0][1] if summary.final_top_k else '-'}")
+    summary = run_stream(video, predictor=OnnxPredictor(stream_onnx), top_k=1, print_every=1)
+    _say("stream", f"{summary.frames} frames, final top-1 {summary.final_top_k[0][1] if summary.final_top_k else '-'}")
     return {"frames": summary.frames, "ended": summary.ended}
 
 
@@ -256,7 +283,8 @@ def run_demo(work_dir: str | None = None, *, seed: int = 0, max_minutes: float =
         Paths and numbers: "work_dir", "data_root", "train_dir", "val_dir", "test_dir", "labels_file",
         "class_names", "held_out_video", "held_out_label", "config", "weights" (best safetensors),
         "final_weights", "checkpoint", "training_curves", "test_report", "confusion_png",
-        "test_top1", "train_seconds", "total_seconds".
+        "test_top1", "train_seconds", "total_seconds", "onnx", "stream_onnx" (the stream model),
+        "serve_command" (the `movinet serve` command that serves it).
     """
     started = time.perf_counter()
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="movinet_demo_"))
@@ -284,11 +312,14 @@ def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_o
     weights = fitted["best_weights"] or fitted["final_weights"]
     report = evaluate_demo_model(cfg, weights)
     exported = export_demo_model(cfg, weights, work)
+    stream_model = export_demo_stream_model(cfg, weights, work)
     prediction = predict_held_out(exported.onnx_path, data["held_out_video"])
-    streamed = stream_held_out(cfg, weights, data["held_out_video"])
+    streamed = stream_held_out(stream_model.onnx_path, data["held_out_video"])
     total = time.perf_counter() - started
     root = Path(data["root"])
+    command = serve_command(stream_model.onnx_path)
     _say("done", f"test top-1 {report['top1']:.4f} in {total / 60:.1f} min; weights {weights}")
+    _say("serve", f"see it live in the browser (camera or {Path(data['held_out_video']).name}):\n    {command}")
     return {
         "work_dir": str(work), "data_root": str(root), "train_dir": str(root / data["train_list"]),
         "val_dir": str(root / data["val_list"]), "test_dir": data["test_dir"], "labels_file": str(root / data["labels_file"]),
@@ -297,7 +328,8 @@ def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_o
         "weights": weights, "final_weights": fitted["final_weights"], "checkpoint": fitted["last_checkpoint"],
         "training_curves": fitted["plot"], "test_report": report["report"], "confusion_png": report["confusion_png"],
         "test_top1": report["top1"], "train_seconds": fitted["train_seconds"], "total_seconds": total,
-        "onnx": str(exported.onnx_path), "prediction": prediction, "stream": streamed,
+        "onnx": str(exported.onnx_path), "stream_onnx": str(stream_model.onnx_path), "serve_command": command,
+        "prediction": prediction, "stream": streamed,
     }
 
 

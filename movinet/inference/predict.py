@@ -25,8 +25,23 @@ from movinet.inference.readahead import read_ahead
 from movinet.inference.report import Result, softmax, top_k_of
 
 
-def load_clip(path: str | os.PathLike, preprocessing: Preprocessing) -> tuple[np.ndarray, dict[str, float]]:
+# An untrusted file (an upload to `movinet serve`) may make FFmpeg read nothing but itself: the
+# `file` protocol only, and only demuxers of video files that open no other input (no HLS/DASH
+# playlists, concat lists, image sequences).
+SINGLE_FILE_FFMPEG_OPTIONS = {
+    "protocol_whitelist": "file",
+    "format_whitelist": "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,mpeg,asf,ogg",
+}
+
+
+def load_clip(path: str | os.PathLike, preprocessing: Preprocessing, *,
+              ffmpeg_options: dict[str, str] | None = None) -> tuple[np.ndarray, dict[str, float]]:
     """Decode, sample and preprocess one video for whole-video prediction.
+
+    Args:
+        path: a video file.
+        preprocessing: how frames become the model input.
+        ffmpeg_options: FFmpeg options of the file's opening (`SINGLE_FILE_FFMPEG_OPTIONS`).
 
     Returns:
         ((3, T, H, W) float32 clip, {"decode": s, "preprocess": s}).
@@ -37,12 +52,23 @@ def load_clip(path: str | os.PathLike, preprocessing: Preprocessing) -> tuple[np
     from movinet.data.video import open_video
 
     start = time.perf_counter()
-    with open_video(path) as reader:
+    with open_video(path, ffmpeg_options=ffmpeg_options) as reader:
         indices = preprocessing.sample_indices(reader.num_frames)
         frames = reader.read_frames(indices)
     decoded = time.perf_counter()
     clip = preprocessing.transform(frames)
     return clip, {"decode": decoded - start, "preprocess": time.perf_counter() - decoded}
+
+
+def load_single_video_clip(path: str | os.PathLike,
+                           preprocessing: Preprocessing) -> tuple[np.ndarray, dict[str, float]]:
+    """`load_clip` of exactly one video file, whatever its content: an untrusted upload.
+
+    No list, directory or playlist expansion (`predict_files` expands `.txt` lists and
+    directories; FFmpeg would follow an HLS playlist): FFmpeg reads this file only
+    (`SINGLE_FILE_FFMPEG_OPTIONS`). Returns and raises as `load_clip`.
+    """
+    return load_clip(path, preprocessing, ffmpeg_options=SINGLE_FILE_FFMPEG_OPTIONS)
 
 
 def _describe_error(error: BaseException) -> str:

@@ -7,13 +7,17 @@
 
 Layout: `model` (the one module that touches predictors), `frames` (frame decoding and limits),
 `batching` (the batch scheduler), `connection` (one WebSocket stream), `app` (the Starlette app),
-`server` (uvicorn, `movinet serve`), `client` (a Python client), `static/` (the page).
+`access` (Host, Origin and token checks), `protocol` (uvicorn's WebSocket protocol, bounded, and the
+rate-limited client log), `server` (uvicorn, `movinet serve`), `client` (a Python client),
+`static/` (the page).
 """
 
+from movinet.serve.access import AccessPolicy, access_policy
 from movinet.serve.app import ServeSettings, create_app
 from movinet.serve.connection import StreamLimits
 from movinet.serve.frames import FrameLimits
 from movinet.serve.model import ServedModel
 from movinet.serve.server import ServerThread, serve
 
-__all__ = ["FrameLimits", "ServeSettings", "ServedModel", "ServerThread", "StreamLimits", "create_app", "serve"]
+__all__ = ["AccessPolicy", "FrameLimits", "ServeSettings", "ServedModel", "ServerThread", "StreamLimits",
+           "access_policy", "create_app", "serve"]

@@ -16,9 +16,7 @@ step in flight (its connection awaits each step), so a batch never holds one str
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,12 +139,30 @@ class BatchScheduler:
         self._queue.put_nowait(_Request(clip, state, future))
         return await future
 
-    async def run_in_model_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run other model work (a whole-video prediction) in the model's thread, between batches."""
-        if not self.running or self._executor is None:
-            raise SchedulerStopped("the model scheduler is not running")
-        call = functools.partial(function, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    async def classify_clip(self, clip: np.ndarray) -> tuple[np.ndarray, float]:
+        """Whole-clip logits of a fresh stream fed `clip` frame by frame (an upload).
+
+        Each frame is one step among the streams' steps, so a clip delays a live stream by at most
+        one model call, never by the whole clip; for a causal model the result equals one call on
+        the whole clip.
+
+        Args:
+            clip: (3, T, height, width) float32, preprocessed.
+
+        Returns:
+            ((num_classes,) float32 logits after the last frame, seconds of model calls it took part in).
+
+        Raises:
+            SchedulerStopped: the scheduler stopped.
+        """
+        state, model_seconds = self.model.new_state(), 0.0
+        output = None
+        for index in range(clip.shape[1]):
+            output = await self.step(clip[:, index:index + 1], state)
+            state, model_seconds = output.state, model_seconds + output.latency_ms / 1000.0
+        if output is None:
+            raise ValueError("an empty clip has no logits")
+        return output.logits, model_seconds
 
     # -- the worker --------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
     from movinet.serve.client import StreamClient, model_info, predict_file
 
-    print(model_info("http://127.0.0.1:8000")["labels"][:5])
+    print(model_info("http://127.0.0.1:8000")["labels"][:5])     # a token: token="..." or the URL's ?token=
     print(predict_file("http://127.0.0.1:8000", "clip.mp4", top_k=5))       # as `movinet predict --json`
     with StreamClient("http://127.0.0.1:8000") as stream:
         replies = stream.stream(frames)              # (H, W, 3) uint8 frames, paced at the server's fps
@@ -43,10 +43,10 @@ class ServeClientError(OSError):
         self.status = status
 
 
-def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None, token: str | None = None,
           timeout: float = 60.0) -> tuple[int, dict[str, Any]]:
     method = "POST" if data is not None else "GET"
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    request = urllib.request.Request(url, data=data, headers={**(headers or {}), **_auth(token)}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -61,26 +61,41 @@ def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None
 
 
 def _base(url: str) -> str:
-    return url.rstrip("/")
+    """The server's root URL, without a query (a token in it is taken by `_token`)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
+
+
+def _token(url: str, token: str | None) -> str | None:
+    """The token given, else the one in the URL `movinet serve` printed (`.../?token=...`)."""
+    if token is not None:
+        return token
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("token")
+    return values[-1] if values else None
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def health(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
-    """`GET /health`."""
+    """`GET /health` (needs no token)."""
     status, body = _http(_base(url) + "/health", timeout=timeout)
     if status != 200:
         raise ServeClientError(f"/health answered {status}: {body.get('error')}", status)
     return body
 
 
-def model_info(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
+def model_info(url: str, *, token: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
     """`GET /model`: name, labels, preprocessing, stream fps, frame rules."""
-    status, body = _http(_base(url) + "/model", timeout=timeout)
+    status, body = _http(_base(url) + "/model", token=_token(url, token), timeout=timeout)
     if status != 200:
         raise ServeClientError(f"/model answered {status}: {body.get('error')}", status)
     return body
 
 
-def predict_file(url: str, path: str | os.PathLike, *, top_k: int = 1, timeout: float = 300.0) -> dict[str, Any]:
+def predict_file(url: str, path: str | os.PathLike, *, top_k: int = 1, token: str | None = None,
+                 timeout: float = 300.0) -> dict[str, Any]:
     """`POST /predict` of a video file.
 
     Returns:
@@ -93,6 +108,7 @@ def predict_file(url: str, path: str | os.PathLike, *, top_k: int = 1, timeout: 
     path = Path(path)
     query = urllib.parse.urlencode({"top_k": top_k})
     status, body = _http(f"{_base(url)}/predict?{query}", data=path.read_bytes(), timeout=timeout,
+                         token=_token(url, token),
                          headers={"Content-Type": "application/octet-stream", "X-Filename": path.name})
     if status not in (200, 422):
         raise ServeClientError(f"/predict answered {status}: {body.get('error')}", status)
@@ -129,6 +145,7 @@ class StreamClient:
     Args:
         url: the server (http://host:port) or its ws://host:port/ws endpoint.
         top_k: classes per result (default: the server's).
+        token: the server's access token (default: the one in `url`, if any).
         image_format: "png" (lossless) or "jpeg" for numpy frames.
         timeout: seconds to wait for the connection and for each reply.
 
@@ -136,7 +153,8 @@ class StreamClient:
         ServeClientError: the connection failed, or the server refused the stream (too many streams).
     """
 
-    def __init__(self, url: str, *, top_k: int | None = None, image_format: str = "png", timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, top_k: int | None = None, token: str | None = None, image_format: str = "png",
+                 timeout: float = 30.0) -> None:
         from websockets.exceptions import InvalidHandshake, InvalidURI
         from websockets.sync.client import connect
 
@@ -144,7 +162,7 @@ class StreamClient:
         self._exit = contextlib.ExitStack()  # websockets wants its connection used as a context manager
         try:
             self._ws = self._exit.enter_context(connect(self.url, open_timeout=timeout, max_size=None,
-                                                        max_queue=4096))
+                                                        max_queue=4096, additional_headers=_auth(_token(url, token))))
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise ServeClientError(f"cannot open a stream at {self.url}: {error}") from None
         self.frames_sent = 0

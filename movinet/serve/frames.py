@@ -60,6 +60,9 @@ def decode_frame(data: bytes, limits: FrameLimits) -> np.ndarray:
     check_frame_bytes(data, limits)
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:  # a header declaring billions of pixels (a few hundred bytes)
+        raise FrameError("frame_size", f"a {len(data)}-byte frame declares a huge picture; width and height "
+                         f"must be within [{limits.min_side}, {limits.max_side}] px") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise FrameError("bad_frame", f"a {len(data)}-byte message that is not a JPEG, PNG or WebP image; "
                          "send one encoded frame per binary message") from None
@@ -69,6 +72,6 @@ def decode_frame(data: bytes, limits: FrameLimits) -> np.ndarray:
                          f"[{limits.min_side}, {limits.max_side}] px")
     try:
         rgb = image.convert("RGB")
-    except (OSError, ValueError) as error:  # truncated or corrupt pixel data
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # truncated or corrupt pixel data
         raise FrameError("bad_frame", f"corrupt {image.format} image: {error}") from None
     return np.array(rgb, dtype=np.uint8)  # a writable copy (torch warns on read-only arrays)

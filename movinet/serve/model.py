@@ -3,7 +3,7 @@
     model = ServedModel.load("export/movinet_a0_stream.onnx")      # or stream .safetensors weights
     clip = model.prepare_frame(rgb)                                  # (H, W, 3) uint8 -> (3, 1, h, w)
     logits, states = model.step_batch([clip_a, clip_b], [state_a, state_b])
-    result = model.predict_file("upload.mp4", top_k=5)              # the `movinet predict --json` record
+    clip, timings = model.load_upload("/tmp/.../video")              # an upload: that one file, nothing else
 
 A stream's state is the predictor's: a dict keyed by the model's state keys
 (`blocks.1.0.feature.buffer`, `head.pool.count`, ...), the same keys with every backend. A batched
@@ -22,8 +22,9 @@ import numpy as np
 
 from movinet.data.preprocessing import Preprocessing
 from movinet.inference.backends import Predictor, PredictorError, State, load_predictor
-from movinet.inference.predict import predict_files
-from movinet.inference.report import softmax, top_k_of
+from movinet.inference.predict import load_single_video_clip
+from movinet.inference.rates import check_frame_rate
+from movinet.inference.report import Result, softmax, top_k_of
 
 
 class NotAStreamModelError(PredictorError):
@@ -41,7 +42,7 @@ class ServedModel:
 
     Raises:
         NotAStreamModelError: the predictor is a base model.
-        ValueError: no frame rate is known.
+        ValueError: no frame rate is known, or `fps` is not a finite number > 0.
     """
 
     def __init__(self, predictor: Predictor, *, fps: float | None = None) -> None:
@@ -50,9 +51,10 @@ class ServedModel:
                 f"{predictor.model_name} is a base model: `movinet serve` classifies streams frame by frame and "
                 "needs a stream model (a *_stream .safetensors or its stream ONNX export)")
         self.predictor = predictor
-        self.fps = float(fps or predictor.preprocessing.stream_fps or 0.0)
-        if self.fps <= 0:
+        rate = check_frame_rate(fps) or check_frame_rate(predictor.preprocessing.stream_fps, "the model's stream_fps")
+        if rate is None:
             raise ValueError("the model does not record the frame rate it was trained at; pass fps (--fps)")
+        self.fps = rate
 
     @classmethod
     def load(cls, model_file: str | os.PathLike, *, use_gpu: bool = False, num_threads: int | None = None,
@@ -126,21 +128,24 @@ class ServedModel:
         logits, batched = self.predictor.step(video, concat_states(states))
         return np.asarray(logits, dtype=np.float32), split_state(batched, len(clips))
 
-    # -- files -----------------------------------------------------------------------------------
+    # -- uploads ---------------------------------------------------------------------------------
 
-    def predict_file(self, path: str | os.PathLike, *, top_k: int = 1, name: str | None = None) -> dict[str, Any]:
-        """Whole-video prediction of a file: the record `movinet predict --json` prints.
-
-        Args:
-            path: a video file.
-            top_k: classes in the result.
-            name: what to report as `file` (default: the path).
+    def load_upload(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]]:
+        """Decode and preprocess an uploaded video: that one file, nothing it names (in a worker thread).
 
         Returns:
-            {"file", "top_k": [{"class", "label", "score"}], "timings"} or {"file", "error"}.
+            ((3, T, height, width) float32 clip, {"decode": s, "preprocess": s}).
+
+        Raises:
+            VideoDecodeError: not a video FFmpeg may read as a single file.
         """
-        result = predict_files([os.fspath(path)], self.predictor, top_k=top_k, progress=False)[0]
-        result.path = name if name is not None else result.path
+        return load_single_video_clip(path, self.preprocessing)
+
+    def upload_record(self, name: str, logits: np.ndarray, timings: dict[str, float], top_k: int) -> dict[str, Any]:
+        """The `movinet predict --json` record of an upload classified as `logits` ((num_classes,))."""
+        result = Result(name, timings=dict(timings))
+        result.classes, result.scores = top_k_of(softmax(np.asarray(logits)[None])[0], top_k)
+        result.labels = [self.label(c) for c in result.classes]
         return result.to_dict()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -27,3 +28,12 @@ def test_demo_reaches_90_percent_within_10_minutes(tmp_path, capsys):
     assert result["stream"]["frames"] >= 4 and result["stream"]["ended"] == "end of stream"
     for step in ("[demo] export:", "[demo] predict:", "[demo] stream:", "Current video file:"):
         assert step in printed, step
+    # The demo reaches the page: the one command it prints serves its classes live.
+    from movinet.data.video import iter_frames
+    from tests.serve.test_serve_demo import assert_serves_the_classes, running
+
+    assert "[demo] serve:" in printed and result["serve_command"] in printed
+    frames = np.stack([frame for _, frame in iter_frames(result["held_out_video"], target_fps=4.0)])
+    with running(result["serve_command"]) as url:
+        replies = assert_serves_the_classes(url, sorted(result["class_names"]), frames)
+    print(f"held-out {result['held_out_label']} served live: final top-1 {replies[-1]['top_k'][0]['label']}")

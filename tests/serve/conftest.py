@@ -8,6 +8,10 @@ residual branch).
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import logging
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +96,52 @@ def reference_logits(served, frames: np.ndarray) -> np.ndarray:
         logits, (state,) = served.step_batch([served.prepare_frame(frame)], [state])
         out.append(logits[0])
     return np.stack(out)
+
+
+def http_request(url: str, method: str, path: str, body=None, headers=None, timeout: float = 30.0) -> tuple[int, bytes]:
+    """A raw HTTP request: the path goes to the server exactly as written (no client normalisation)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {},
+                           encode_chunked=body is not None and not isinstance(body, (bytes, str)))
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+class LogCapture(logging.Handler):
+    """The records of the server's log (uvicorn's "uvicorn.error" logger, where movinet serve writes too)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
+    def tracebacks(self) -> list[logging.LogRecord]:
+        return [record for record in self.records if record.exc_info or "Traceback" in record.getMessage()]
+
+
+@contextlib.contextmanager
+def server_log() -> Iterator[LogCapture]:
+    """Capture the server's log lines (attach after the server started: uvicorn configures logging then)."""
+    from movinet.serve.protocol import CLIENT_LOG
+
+    capture = LogCapture()
+    loggers = [logging.getLogger("uvicorn.error")]  # uvicorn logs tracebacks of the app there too
+    for logger in loggers:
+        logger.addHandler(capture)
+    saved = dict(CLIENT_LOG._windows)
+    CLIENT_LOG._windows.clear()  # each test starts with the full line budget
+    try:
+        yield capture
+    finally:
+        for logger in loggers:
+            logger.removeHandler(capture)
+        CLIENT_LOG._windows.update(saved)

@@ -130,10 +130,19 @@ def artifacts_dir(tmp_path_factory) -> Path:
 
 _PAGE_STATE_JS = """
 const text = (id) => document.getElementById(id).textContent;
+const crop = document.getElementById("crop");
+const pixels = crop ? crop.getContext("2d").getImageData(0, 0, crop.width, crop.height).data : [];
+let lit = 0;
+for (let i = 0; i < pixels.length; i += 4) lit += pixels[i] + pixels[i + 1] + pixels[i + 2] > 60 ? 1 : 0;
 return {top1: text("top1"), frames: Number(document.getElementById("results").dataset.frames),
         status: text("status"), kind: document.body.dataset.status,
         bars: Array.from(document.querySelectorAll("#topk li"), (li) => li.dataset.label),
-        latency: text("latency"), served: text("served")};
+        latency: text("latency"), served: text("served"), batch: text("batch"),
+        stale: document.getElementById("results").classList.contains("stale"),
+        warning: document.getElementById("last-error").hidden ? null : text("last-error"),
+        retry_s: document.body.dataset.retryS || null,
+        crop: crop && {width: crop.width, height: crop.height, frames: Number(crop.dataset.frames),
+                       lit: lit / (pixels.length / 4)}};
 """
 
 
@@ -175,12 +184,20 @@ def test_page_shows_the_true_label_of_the_fake_camera(served, clip_files, open_b
         assert len(state["bars"]) == 5 and state["bars"][0] == CLIP_LABEL
         assert set(state["bars"]) <= set(served.predictor.labels)
         assert float(state["latency"]) > 0 and float(state["served"]) > 0
+        # The centre crop the model sees: the model's input size, with the camera's picture in it.
+        assert state["crop"] is not None, "the page shows no crop"
+        assert (state["crop"]["width"], state["crop"]["height"]) == (64, 64)
+        assert state["crop"]["frames"] >= 8 and state["crop"]["lit"] > 0.05
 
-        server.stop()  # the page says the server is gone ...
-        wait_until(page, lambda s: s["kind"] == "error" and "Server gone" in s["status"], 20, "'Server gone'")
+        server.stop()  # the page says the server is gone, greys out the last result, blanks the live figures ...
+        gone = wait_until(page, lambda s: s["kind"] == "error" and "Server gone" in s["status"], 20, "'Server gone'")
+        assert gone["stale"] and gone["top1"] == CLIP_LABEL  # still readable, greyed
+        assert gone["latency"] == gone["served"] == gone["batch"] == "–"
         server = ServerThread(create_app(served), port=port).start()
-        # ... and reconnects to a new one on the same address, streaming again from a fresh state.
-        wait_until(page, lambda s: s["kind"] == "ok" and s["frames"] >= 2, 40, "a reconnected stream")
+        # ... and reconnects to a new one on the same address, streaming again from a fresh state,
+        # with the old warnings gone.
+        back = wait_until(page, lambda s: s["kind"] == "ok" and s["frames"] >= 2, 40, "a reconnected stream")
+        assert not back["stale"] and back["warning"] is None
     finally:
         server.stop()
 
@@ -195,6 +212,61 @@ def test_page_says_the_camera_was_refused_and_plays_a_file(served, clip_files, o
         page.get(server.url + "/")
         wait_until(page, lambda s: "camera access was refused" in s["status"], 30, "that the camera was refused")
         page.find_element(By.ID, "file").send_keys(str(clip_files["mp4"]))
-        state = wait_until(page, lambda s: "video file ended" in s["status"] and s["frames"] >= 6, 30,
+        state = wait_until(page, lambda s: "clip.mp4 ended" in s["status"] and s["frames"] >= 6, 30,
                            "the end of the chosen file")
         assert state["top1"] == CLIP_LABEL
+
+
+def test_a_file_the_browser_cannot_play_is_said_so_and_clears_the_result(served, clip_files, open_browser,
+                                                                         tmp_path):
+    """A text file or an AVI chosen after the camera gave results: the page says the file cannot be
+    played, and no previous result stays on screen as if it were the file's."""
+    from selenium.webdriver.common.by import By
+
+    from movinet.data.video import write_video
+    from movinet.serve import ServerThread, create_app
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a video\n" * 100)
+    avi = write_video(tmp_path / "clip.avi", np.zeros((8, 64, 64, 3), np.uint8) + 128, 8.0)
+    with ServerThread(create_app(served)) as server:
+        page = open_browser("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                            f"--use-file-for-fake-video-capture={clip_files['y4m']}")
+        page.get(server.url + "/")
+        wait_until(page, lambda s: s["frames"] >= 2 and s["top1"] != "–", PAGE_TIMEOUT_S, "a camera result")
+        for chosen in (text_file, avi):
+            page.find_element(By.ID, "file").send_keys(str(chosen))
+            state = wait_until(page, lambda s: "cannot be played" in s["status"], 20,
+                               f"that {chosen.name} cannot be played")
+            assert chosen.name in state["status"] and state["kind"] == "warn"
+            assert "classifying" not in state["status"]
+            assert state["top1"] == "–" and state["bars"] == [] and state["frames"] == 0
+            time.sleep(1.0)  # nothing comes back on screen
+            assert page_state(page)["top1"] == "–"
+        page.find_element(By.ID, "file").send_keys(str(clip_files["mp4"]))  # a playable file works again
+        state = wait_until(page, lambda s: s["kind"] == "ok" and s["frames"] >= 2, 30, "the playable file classified")
+        assert "classifying the file" in state["status"]
+
+
+def test_a_full_server_is_said_full_and_retried_with_back_off(served, clip_files, open_browser):
+    from movinet.serve import ServeSettings, ServerThread, create_app
+    from movinet.serve.client import StreamClient
+
+    settings = ServeSettings(max_streams=1)
+    with ServerThread(create_app(served, settings), settings) as server:
+        holder = StreamClient(server.url)
+        page = open_browser("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                            f"--use-file-for-fake-video-capture={clip_files['y4m']}")
+        page.get(server.url + "/")
+        delays: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "8" not in delays:
+            state = page_state(page)
+            if state["retry_s"] and (not delays or delays[-1] != state["retry_s"]):
+                delays.append(state["retry_s"])
+                assert "full" in state["status"] and "gone" not in state["status"].lower(), state["status"]
+            time.sleep(0.1)
+        assert delays[:4] == ["1", "2", "4", "8"], delays  # backs off instead of retrying every second
+        holder.close()  # a place frees up: the page gets in at its next try, and the warning goes
+        state = wait_until(page, lambda s: s["kind"] == "ok" and s["frames"] >= 2, 30, "the stream once a place freed")
+        assert state["warning"] is None and state["retry_s"] is None and "full" not in state["status"]

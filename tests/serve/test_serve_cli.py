@@ -86,3 +86,26 @@ def test_serve_rejects_bad_limits(onnx_file, flag):
     from movinet.cli import main
 
     assert main(["serve", "--model_file", str(onnx_file), flag, "0"]) == 2
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "inf", "nan"])
+def test_serve_refuses_a_rate_that_is_not_a_positive_number_in_one_line(onnx_file, fps):
+    process = start_serve("--model_file", str(onnx_file), "--port", "0", "--threads", "1", f"--fps={fps}")
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # it started serving at that rate
+            process.kill()
+            process.communicate()
+    assert process.returncode == 2 and "open http" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--fps" in lines[0] and "> 0" in lines[0], err
+
+
+def test_check_frame_rate():
+    from movinet.inference.rates import check_frame_rate
+
+    assert check_frame_rate(None) is None and check_frame_rate(2.5) == 2.5 and check_frame_rate("4") == 4.0
+    for bad in (0, -1.0, float("inf"), float("nan"), "fast"):
+        with pytest.raises(ValueError, match="--rate"):
+            check_frame_rate(bad, "--rate")

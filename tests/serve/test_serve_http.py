@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from movinet.serve.client import ServeClientError, health, model_info, predict_file
-from tests.serve.conftest import FPS, LABELS, SIZE, motion_frames
+from tests.serve.conftest import FPS, LABELS, SIZE, http_request, motion_frames
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +19,7 @@ def video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("serve-videos") / "clip.mp4", motion_frames(5, 12, 64, 80), 10.0)
 
 
-def request(url: str, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
-    """A raw HTTP request: the path goes to the server exactly as written (no client normalisation)."""
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {},
-                           encode_chunked=body is not None and not isinstance(body, bytes))
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+request = http_request
 
 
 def test_health_and_model(server):

@@ -99,7 +99,7 @@ def test_sixteen_concurrent_streams_all_results_in_order_and_batched(onnx_served
 
     videos = [motion_frames(100 + i, 6 + i % 4) for i in range(16)]  # streams of different lengths
     refs = [reference_logits(onnx_served, video) for video in videos]
-    settings = ServeSettings(max_batch=16, batch_window_ms=10)
+    settings = ServeSettings(max_batch=16, batch_window_ms=10, max_streams_per_client=16)
     with ServerThread(create_app(onnx_served, settings), settings) as server:
         results = run_clients(server.url, [good_stream(video) for video in videos])
         stats = health_when_idle(server.url)
