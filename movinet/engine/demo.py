@@ -201,7 +201,7 @@ def export_demo_model(cfg: Config, weights: str, work: Path) -> Any:
 
     # The weights carry `Preprocessing.from_config(cfg)`, written by training.
     result = export_from_weights(weights, work / "inference", model_name=cfg.model.name)
-    _say("export", f"{result.onnx_path} + {result.json_path.name}; ONNX Runtime vs PyTorch relative error "
+    _say("export", f"{result.model_path} + {result.json_path.name}; ONNX Runtime vs PyTorch relative error "
          f"{result.relative_error:.2e}")
     return result
 
@@ -229,7 +229,7 @@ def export_demo_stream_model(cfg: Config, weights: str, work: Path) -> Any:
                          preprocessing=preprocessing, stream_steps=3)
     causal = "" if get_model_info(cfg.model.name).causal else "the causal variant of "
     _say("export", f"stream model ({causal}the trained weights, {preprocessing.stream_fps:g} fps) -> "
-         f"{result.onnx_path}")
+         f"{result.model_path}")
     return result
 
 
@@ -313,11 +313,11 @@ def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_o
     report = evaluate_demo_model(cfg, weights)
     exported = export_demo_model(cfg, weights, work)
     stream_model = export_demo_stream_model(cfg, weights, work)
-    prediction = predict_held_out(exported.onnx_path, data["held_out_video"])
-    streamed = stream_held_out(stream_model.onnx_path, data["held_out_video"])
+    prediction = predict_held_out(exported.model_path, data["held_out_video"])
+    streamed = stream_held_out(stream_model.model_path, data["held_out_video"])
     total = time.perf_counter() - started
     root = Path(data["root"])
-    command = serve_command(stream_model.onnx_path)
+    command = serve_command(stream_model.model_path)
     _say("done", f"test top-1 {report['top1']:.4f} in {total / 60:.1f} min; weights {weights}")
     _say("serve", f"see it live in the browser (camera or {Path(data['held_out_video']).name}):\n    {command}")
     return {
@@ -328,7 +328,7 @@ def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_o
         "weights": weights, "final_weights": fitted["final_weights"], "checkpoint": fitted["last_checkpoint"],
         "training_curves": fitted["plot"], "test_report": report["report"], "confusion_png": report["confusion_png"],
         "test_top1": report["top1"], "train_seconds": fitted["train_seconds"], "total_seconds": total,
-        "onnx": str(exported.onnx_path), "stream_onnx": str(stream_model.onnx_path), "serve_command": command,
+        "onnx": str(exported.model_path), "stream_onnx": str(stream_model.model_path), "serve_command": command,
         "prediction": prediction, "stream": streamed,
     }
 

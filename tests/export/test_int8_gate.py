@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
     """The demo's data and recipe, with the causal A0 (stream) model: (config, best weights)."""
     work = tmp_path_factory.mktemp("gate")
     data = make_demo_data(work, seed=0)
-    cfg = demo_config(work, data, seed=0, time_limit_minutes=6)
+    cfg = demo_config(work, data, seed=0, time_limit_minutes=30)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name="movinet_a0_stream"))
     return cfg, fit(cfg, validate=True, overwrite=True)["best_weights"]
 

@@ -138,3 +138,17 @@ def test_reduced_precision_needs_the_litert_format(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--format litert" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_served_streams_step_together_as_each_alone(stream_tflite):
+    from movinet.serve.model import ServedModel
+
+    served = ServedModel.load(stream_tflite, fps=5)
+    assert served.backend == "litert"
+    clips = [np.random.default_rng(seed).random((3, 1, 64, 64), dtype=np.float32) for seed in (1, 2)]
+    states = [served.new_state(), served.predictor.step(clips[0][None], served.new_state())[1]]  # different ages
+    together, new_states = served.step_batch(clips, states)
+    for i in range(2):
+        alone, alone_state = served.predictor.step(clips[i][None], states[i])
+        assert np.allclose(together[i], alone[0], atol=1e-5)
+        assert all(np.array_equal(new_states[i][key], alone_state[key]) for key in alone_state)
