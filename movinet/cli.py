@@ -191,10 +191,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from movinet.export.onnx import export_from_weights
 
-    cfg = _load_config(args.config, args.override)
-    preprocessing = _config_preprocessing(cfg)
-    result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
-                                 causal=cfg.model.causal, dynamic_spatial=args.dynamic_spatial, opset=args.opset)
+    cfg = _load_config(args.config, args.override)  # optional: weights carry their model and preprocessing
+    result = export_from_weights(args.params, args.output, model_name=cfg.model.name if cfg else None,
+                                 preprocessing=_config_preprocessing(cfg), causal=cfg.model.causal if cfg else None,
+                                 dynamic_spatial=args.dynamic_spatial, opset=args.opset)
     print(f"wrote {result.onnx_path}\nwrote {result.json_path}")
     print(f"ONNX Runtime vs PyTorch ({result.kind}): max |diff| {result.max_abs_error:.3g}, "
           f"relative error {result.relative_error:.3g}")
@@ -440,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX (+ JSON sidecar), checked against PyTorch",
              "movinet export -c runs/my_model/config.yaml -w runs/my_model/best.safetensors -o runs/my_model/export")
-    p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
+    p.add_argument("-c", "--config", help="the YAML config the model was trained with (optional: our weights carry "
+                   "their model, classes and preprocessing; a .pdparams needs it)")
     p.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("-w", "-p", "--weights", "--params", "--pretrained_params", dest="params", required=True,
                    help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams or hf://ORG/NAME")

@@ -274,7 +274,7 @@ def model_card(run: RunFiles, repo_id: str) -> str:
         "## Use", "", "```python", "import movinet", "",
         f'print(movinet.classify("clip.mp4", "hf://{repo_id}"))   # the record `movinet predict --json` prints',
         "```", "", "```bash", f"movinet predict -i clip.mp4 -w hf://{repo_id}",
-        f"movinet export -c config.yaml -w hf://{repo_id} -o export/   # ONNX, for predict/stream/serve", "```", "",
+        f"movinet export -w hf://{repo_id} -o export/     # ONNX, for predict/stream/serve without torch", "```", "",
         "## How it was made", "", *_training_lines(run), "",
     ]
     return "\n".join(lines)

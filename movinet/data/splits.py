@@ -86,10 +86,22 @@ def _list_text(samples: list[Sample], root: Path) -> str:
     return "".join(f"{os.path.relpath(sample.path, root)} {sample.label}\n" for sample in samples)
 
 
-def write_split_lists(split: HeldOutSplit, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write `train.txt`, `val.txt` (`path label`, paths relative to `split.root`) and `labels.txt`
-    into `out_dir`; returns {"train", "val", "labels"} -> path."""
+def split_list_texts(split: HeldOutSplit) -> dict[str, str]:
+    """The files that record `split`: {"train", "val"}: `path label` lines (paths relative to
+    `split.root`), {"labels"}: one class name per line."""
+    return {"train": _list_text(split.train, split.root), "val": _list_text(split.val, split.root),
+            "labels": "".join(f"{name}\n" for name in split.class_names)}
+
+
+def recorded_split_differs(split: HeldOutSplit, out_dir: str | os.PathLike[str]) -> bool:
+    """Whether `out_dir` already records another split (different lists or labels)."""
     out = Path(out_dir)
-    texts = {"train": _list_text(split.train, split.root), "val": _list_text(split.val, split.root),
-             "labels": "".join(f"{name}\n" for name in split.class_names)}
-    return {side: atomic_write_text(out / SPLIT_FILES[side], text) for side, text in texts.items()}
+    return any((out / SPLIT_FILES[side]).exists() and (out / SPLIT_FILES[side]).read_text(encoding="utf-8") != text
+               for side, text in split_list_texts(split).items())
+
+
+def write_split_lists(split: HeldOutSplit, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write `train.txt`, `val.txt` and `labels.txt` (`split_list_texts`) into `out_dir`; returns
+    {"train", "val", "labels"} -> path."""
+    out = Path(out_dir)
+    return {side: atomic_write_text(out / SPLIT_FILES[side], text) for side, text in split_list_texts(split).items()}

@@ -187,8 +187,8 @@ def evaluate_demo_model(cfg: Config, weights: str, which: str = "") -> dict[str,
     from movinet.engine.evaluate import test
 
     report = test(cfg, weights, overwrite=True)  # the work directory is the demo's own (checked first)
-    _say("test", f"{Path(weights).name}{f' ({which})' if which else ''}: top-1 {report['top1']:.4f} "
-         f"(top-5 {report['top5']:.4f}) on {report['num_samples']} videos -> {report['report']}, "
+    _say("test", f"top-1 {report['top1']:.4f} (top-5 {report['top5']:.4f}) on {report['num_samples']} videos, "
+         f"weights {Path(weights).name}{f' ({which})' if which else ''} -> {report['report']}, "
          f"{report['confusion_png']}")
     return report
 

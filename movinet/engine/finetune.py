@@ -82,21 +82,13 @@ def _given_splits(data_dir: Path) -> DataLayout:
 
 def _held_out_split(data_dir: Path, out_dir: Path, val_fraction: float, seed: int, overwrite: bool) -> DataLayout:
     """Class folders directly in `DATA_DIR`: hold out a seeded validation split, written as lists."""
-    from movinet.data.splits import SPLIT_FILES, hold_out_split, write_split_lists
+    from movinet.data.splits import hold_out_split, recorded_split_differs, write_split_lists
 
     split = hold_out_split(data_dir, val_fraction=val_fraction, seed=seed)
     split_dir = out_dir / SPLIT_DIR
-    existing = {side: split_dir / name for side, name in SPLIT_FILES.items() if (split_dir / name).exists()}
-    if existing and not overwrite:
-        previous = {side: path.read_text(encoding="utf-8") for side, path in existing.items()}
-        written = write_split_lists(split, out_dir / f".{SPLIT_DIR}.new")  # compare before replacing anything
-        same = all(previous.get(side) == path.read_text(encoding="utf-8") for side, path in written.items())
-        for path in written.values():
-            path.unlink()
-        (out_dir / f".{SPLIT_DIR}.new").rmdir()
-        if not same:
-            raise ValueError(f"{split_dir} holds another split of the videos (another folder, seed or fraction); "
-                             "fine-tune into another --output directory, or replace that run with --overwrite")
+    if not overwrite and recorded_split_differs(split, split_dir):
+        raise ValueError(f"{split_dir} holds another split of the videos (another folder, seed or fraction); "
+                         "fine-tune into another --output directory, or replace that run with --overwrite")
     paths = write_split_lists(split, split_dir)
     counts = split.counts()
     overrides = ["data.format=videos", f"data.root={data_dir}", f"data.train_list={paths['train']}",
@@ -132,13 +124,6 @@ def data_layout(data_dir: str | Path, out_dir: Path, *, val_fraction: float = 0.
     return _held_out_split(root, out_dir, val_fraction, seed, overwrite)
 
 
-def _default_release(model_name: str) -> str | None:
-    from movinet.hub import available_pretrained
-
-    tags = [tag for _, tag in available_pretrained(model_name)]
-    return "kinetics600" if "kinetics600" in tags else (tags[0] if tags else None)
-
-
 def model_overrides(model_name: str, weights: str | None) -> list[str]:
     """`model.*` and size overrides of the recipe for `model_name` and its starting weights.
 
@@ -146,9 +131,11 @@ def model_overrides(model_name: str, weights: str | None) -> list[str]:
     "none" trains from random initialisation. The clip is resized and cropped to the model's own
     input size (172 px for A0/A1, 224 for A2, ...), with the recipe's frame count.
     """
+    from movinet.hub import default_release
+
     info = get_model_info(model_name)
     if weights is None:
-        weights = _default_release(model_name) or "none"
+        weights = default_release(model_name) or "none"
     overrides = [f"model.name={model_name}", f"model.weights={'null' if weights.lower() in NO_WEIGHTS else weights}"]
     _, height, _ = info.input_size
     overrides += [f"data.transform.crop_size={height}", f"data.transform.short_size={info.resize}"]

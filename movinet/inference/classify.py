@@ -41,12 +41,12 @@ def _model_source(model: str | os.PathLike, model_name: str | None) -> tuple[str
 
     text = str(model)
     if text in MODELS and not Path(text).exists():
-        from movinet.hub import available_pretrained
+        from movinet.hub import default_release
 
-        tags = [tag for _, tag in available_pretrained(text)]
-        if not tags:
+        release = default_release(text)
+        if release is None:
             raise ValueError(f"{text} has no published weights; pass a weights file, an .onnx export or hf://ORG/NAME")
-        return ("kinetics600" if "kinetics600" in tags else tags[0]), text
+        return release, text
     return text, model_name
 
 
