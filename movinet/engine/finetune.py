@@ -73,7 +73,7 @@ def _given_splits(data_dir: Path) -> DataLayout:
     scan_class_folders(data_dir / "val", class_names)  # a val folder of unknown classes fails here
     has_test = (data_dir / "test").is_dir()
     overrides = ["data.format=folders", f"data.root={data_dir}", "data.train_list=train", "data.val_list=val",
-                 f"data.test_list={'test' if has_test else 'val'}", "data.labels_file=''"]
+                 f"data.test_list={'test' if has_test else 'val'}", 'data.labels_file=""']
     splits = "train/, val/ and test/" if has_test else "train/ and val/"
     return DataLayout(overrides, len(train), f"{len(class_names)} classes from the {splits} folders of {data_dir}",
                       None,
@@ -144,14 +144,10 @@ def model_overrides(model_name: str, weights: str | None) -> list[str]:
     return overrides
 
 
-def _quote_override(override: str) -> str:
-    return shlex.quote(override)
-
-
 def train_command(recipe: str, overrides: Sequence[str]) -> str:
     """The `movinet train` command line a fine-tuning run equals."""
     return " ".join(["movinet train -c", shlex.quote(recipe), "--validate",
-                     *(f"-O {_quote_override(item)}" for item in overrides)])
+                     *(f"-O {shlex.quote(item)}" for item in overrides)])
 
 
 def next_commands(run_dir: Path, weights: Path, model_name: str, example_video: Path, *, causal: bool) -> list[str]:
