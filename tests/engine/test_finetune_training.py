@@ -99,3 +99,26 @@ def test_tensorboard_event_files_mirror_the_json_log(tmp_path):
 def test_without_tensorboard_asked_no_event_files_are_written(trained_run):
     cfg, _ = trained_run
     assert not (Path(cfg.train.output_dir) / "tensorboard").exists()
+
+
+def test_the_too_few_samples_hint_names_the_setting_that_causes_it(tmp_path):
+    from movinet.engine.distributed import DistInfo
+    from movinet.engine.train import plan_loop
+
+    accumulating = tiny_config(tmp_path, data={"batch_size": 2}, train={"global_batch_size": 8})  # 4 x 2 per step
+    with pytest.raises(ValueError, match=r"5 samples.*lower train\.global_batch_size .*or set it to null"):
+        plan_loop(accumulating, 5, DistInfo())
+    with pytest.raises(ValueError, match=r"3 samples.*lower data\.batch_size$"):
+        plan_loop(tiny_config(tmp_path, data={"batch_size": 4}, train={"global_batch_size": None}), 3, DistInfo())
+
+
+def test_loader_workers_are_capped_at_the_usable_cores(monkeypatch):
+    from movinet.engine import loaders
+
+    monkeypatch.setattr(loaders, "usable_cores", lambda: 2)
+    sampler = torch.utils.data.SequentialSampler(range(4))
+    loader = loaders.make_loader(RandomVideoDataset(4), batch_size=2, sampler=sampler, num_workers=16, seed=0,
+                                 train=True)
+    assert loader.num_workers == 2
+    assert loaders.make_loader(RandomVideoDataset(4), batch_size=2, sampler=sampler, num_workers=1, seed=0,
+                               train=True).num_workers == 1
