@@ -7,6 +7,8 @@
     logits, state = model.stream_step(clip, state)          # frame by frame
     model, meta = movinet.load_model("best.safetensors")    # meta.name, meta.labels, meta.preprocessing
     fast = movinet.optimize_for_inference(model)            # same calls and answers, faster
+    movinet.classify("clip.mp4", "best.safetensors")        # = `movinet predict --json`; also .onnx, hf://ORG/NAME
+    classifier = movinet.Classifier("model.onnx")           # keeps the model loaded: classifier(path_or_frames)
 
 `import movinet` is light: the names below are imported on first use (PEP 562), so the command
 line and the registry work without importing torch.
@@ -32,6 +34,8 @@ _EXPORTS = {
     "create_model": "movinet.loading",
     "load_model": "movinet.loading",
     "save_weights": "movinet.weights",
+    "classify": "movinet.inference.classify",
+    "Classifier": "movinet.inference.classify",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -7,18 +7,29 @@
     movinet predict --input_file video.mp4 --config configs/movinet_k400_frame.yaml \
                     --model_file inference/movinet_a0_paddle.onnx
     movinet stream  --input 0 --model_file inference/movinet_a0_stream.onnx   # camera 0
+    movinet finetune my_videos --model movinet_a0_stream -o runs/my_model
 
 Heavy imports happen inside handlers so `movinet --help` stays fast. Every handler returns an exit
 code; user errors (ValueError, and OSError on paths: missing, unwritable, a file where a directory should
-be) print one line and exit with 2, never a stack trace.
+be) print one line and exit with 2, never a stack trace; warnings print as one line each.
+
+One option name for one thing in every subcommand, the seed's spellings kept as aliases: `-i/--input`
+(`--input_file`), `-w/--weights` (`-p/--params`, `--params_file`), `-c/--config`, `-o/--output`
+(`--output_dir`, `--output_path`), `-O/--override KEY=VALUE` (also `-o KEY=VALUE`, the seed's
+`main.py` spelling, where a command reads a config and writes no single file), `--threads`
+(`--cpu_threads`), `--top_k` (default 5 everywhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+
+from movinet.inference import DEFAULT_TOP_K
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,8 +130,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.weights and args.resume:
         raise ValueError("-w (weights to fine-tune from) and --resume (a run to continue) exclude each other; "
                          "give one of them")
-    overrides = (list(args.override) + (["train.sync_bn=true"] if args.sync_bn else [])
-                 + (["train.amp=fp16"] if args.amp else []))
+    overrides = (_output_override("train.output_dir", args.output) + list(args.override)
+                 + (["train.sync_bn=true"] if args.sync_bn else []) + (["train.amp=fp16"] if args.amp else []))
     cfg = _load_config(args.config, overrides)
     if args.weights:
         cfg.model.weights = args.weights
@@ -134,9 +145,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     from movinet.engine.evaluate import test
 
-    report = test(_load_config(args.config, args.override), args.weights)
+    cfg = _load_config(args.config, _output_override("test.output_dir", args.output) + list(args.override))
+    report = test(cfg, args.weights, overwrite=args.overwrite)
     print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['num_samples']} videos")
     print(f"report: {report['report']}\nconfusion matrix: {report['confusion_png']}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from movinet.engine.finetune import finetune
+
+    overrides = ([f"train.epochs={args.epochs}"] if args.epochs else []) + (
+        [f"data.batch_size={args.batch_size}"] if args.batch_size else []) + (
+        [f"train.freeze_backbone_epochs={2**31 - 1}"] if args.freeze_backbone else []) + (
+        ["train.tensorboard=true"] if args.tensorboard else []) + list(args.override)
+    result = finetune(args.data_dir, model=args.model, weights=args.weights, output_dir=args.output,
+                      recipe=args.config, overrides=overrides, val_fraction=args.val_fraction,
+                      overwrite=args.overwrite, command=args.command_line)
+    print(f"best val top-1 {result['best_top1']:.4f} (epoch {result['best_epoch']} of {result['epochs']}): "
+          f"{result['weights']}\nnext:\n  " + "\n  ".join(result["next_commands"]))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from movinet.hf import push_to_hub
+
+    pushed = push_to_hub(args.source, args.repo, private=args.private, revision=args.revision)
+    print(f"pushed {', '.join(pushed.files)} to {pushed.url}\nload it with movinet.load_model(\"hf://{args.repo}\") "
+          f"or: movinet predict -i VIDEO -w hf://{args.repo}")
     return 0
 
 
@@ -153,23 +189,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    cfg = _load_config(args.config, args.override)
-    preprocessing = _config_preprocessing(cfg)
+    cfg = _load_config(args.config, args.override)  # optional: weights carry their model and preprocessing
+    model_name = cfg.model.name if cfg else None
     if args.format == "litert":
         from movinet.engine.config import eval_data_config
         from movinet.export.litert import export_litert_from_weights
 
-        result = export_litert_from_weights(args.params, args.output, model_name=cfg.model.name,
-                                            preprocessing=preprocessing, precision=args.precision,
-                                            data=eval_data_config(cfg), calibration_split=args.calibration_split,
-                                            calibration_clips=args.calibration_clips)
+        result = export_litert_from_weights(args.params, args.output, model_name=model_name,
+                                            preprocessing=_config_preprocessing(cfg), precision=args.precision,
+                                            data=eval_data_config(cfg) if cfg else None,
+                                            calibration_split=args.calibration_split,
+                                            calibration_clips=args.calibration_clips,
+                                            causal=cfg.model.causal if cfg else None)
         runtime = "LiteRT"
     else:
         from movinet.export.onnx import export_from_weights
 
         if args.precision != "fp32":
             raise ValueError(f"--precision {args.precision} is made for LiteRT: add --format litert")
-        result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
+        result = export_from_weights(args.params, args.output, model_name=model_name,
+                                     preprocessing=_config_preprocessing(cfg), causal=cfg.model.causal if cfg else None,
                                      dynamic_spatial=args.dynamic_spatial, opset=args.opset)
         runtime = "ONNX Runtime"
     print(f"wrote {result.model_path}\nwrote {result.json_path}")
@@ -186,11 +225,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from movinet.inference.predict import predict_files
     from movinet.inference.report import print_results
 
-    cfg = _load_config(args.config)
+    cfg = _load_config(args.config, args.override)
     model_file = resolve_model_files(args.model_file, args.weights, model_name=cfg.model.name if cfg else None)
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
                                num_threads=args.cpu_threads, model_name=cfg.model.name if cfg else None,
-                               preprocessing=_config_preprocessing(cfg))
+                               preprocessing=_config_preprocessing(cfg), causal=cfg.model.causal if cfg else None)
     results = predict_files(args.input_file, predictor, top_k=args.top_k, batch_size=args.batch_size,
                             progress=not args.json)
     return 1 if print_results(results, top_k=args.top_k, json_lines=args.json) else 0
@@ -200,12 +239,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from movinet.inference.backends import load_predictor
     from movinet.inference.stream import run_stream
 
-    cfg = _load_config(args.config)
+    cfg = _load_config(args.config, args.override)
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, num_threads=args.cpu_threads,
-                               model_name=cfg.model.name if cfg else None, preprocessing=_config_preprocessing(cfg))
+                               model_name=cfg.model.name if cfg else None, preprocessing=_config_preprocessing(cfg),
+                               causal=cfg.model.causal if cfg else None)
     source = int(args.input) if args.input.isdigit() else args.input
     summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
                          max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,
@@ -283,35 +323,105 @@ class _Parser(argparse.ArgumentParser):
         return token
 
 
+_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
+
+
+class OutputOrOverride(argparse.Action):
+    """`-o`: a `KEY=VALUE` value is a config override (the seed's `main.py -o train.epochs=5`),
+    anything else the output path (every other command's `-o`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if option_string == "-o" and _OVERRIDE.match(str(values)):
+            setattr(namespace, "override", [*(getattr(namespace, "override", None) or []), values])
+        else:
+            setattr(namespace, self.dest, values)
+
+
+def _output_override(key: str, output: str | None) -> list[str]:
+    """The config override an `-o/--output` path stands for, if one was given."""
+    return [f"{key}={output}"] if output else []
+
+
 def _add(sub: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int],
-         help_text: str) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
+         help_text: str, *examples: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text,
+                            epilog="example" + ("s" if len(examples) > 1 else "") + ":\n  " + "\n  ".join(examples),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=handler)
     return parser
 
 
+def _add_config(p: argparse.ArgumentParser, help_text: str, *, required: bool = False, default: str | None = None,
+                output_key: str | None = None) -> None:
+    """`-c/--config` and `-O/--override KEY=VALUE`; with `output_key`, also `-o/--output` (that key)."""
+    p.add_argument("-c", "--config", required=required, default=default, help=help_text)
+    p.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. -O train.epochs=5 (repeatable)")
+    if output_key is not None:
+        p.add_argument("-o", "--output", "--output_dir", action=OutputOrOverride, default=None, metavar="DIR",
+                       help=f"output directory (sets {output_key}); -o KEY=VALUE, the seed's spelling, is an "
+                            "override like -O")
+
+
+def _add_threads(p: argparse.ArgumentParser, dest: str, what: str) -> None:
+    p.add_argument("--threads", "--cpu_threads", dest=dest, type=int, default=None,
+                   help=f"CPU threads of the model ({what}; default: the runtime's)")
+
+
+def _add_top_k(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help=f"{what} (default {DEFAULT_TOP_K})")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from movinet import __version__
+
     parser = _Parser(prog="movinet", description="MoViNet video classification: models, weight conversion, "
-                     "training, export and (online) inference. Options are spelled as in PaddleVideo's tools "
-                     "(--top_k; --top-k works too); boolean options take --flag or --flag=True/False.")
+                     "training, fine-tuning, export and (online) inference. Options are spelled as in PaddleVideo's "
+                     "tools (--top_k; --top-k works too); boolean options take --flag or --flag=True/False.",
+                     epilog="`movinet COMMAND --help` shows a command's options and an example.")
+    parser.add_argument("--version", action="version", version=f"movinet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = _add(sub, "list", cmd_list, "list the models with input size, parameters and GMACs")
+    p = _add(sub, "list", cmd_list, "list the models with input size, parameters and GMACs",
+             "movinet list --pattern '*stream'")
     p.add_argument("--pattern", default="*", help="glob over model names, e.g. '*stream'")
     p.add_argument("--json", action=BoolFlag, help="machine-readable output")
 
-    p = _add(sub, "configs", cmd_configs, "list the packaged YAML configs, or print one (to copy and edit)")
+    p = _add(sub, "configs", cmd_configs, "list the packaged YAML configs, or print one (to copy and edit)",
+             "movinet configs finetune.yaml > my_finetune.yaml")
     p.add_argument("name", nargs="?", default=None, help="a config to print, e.g. movinet_k400_frame.yaml")
 
-    p = _add(sub, "convert", cmd_convert, "convert official TF or PaddleVideo weights to movinet .safetensors")
+    p = _add(sub, "convert", cmd_convert, "convert official TF or PaddleVideo weights to movinet .safetensors",
+             "movinet convert tf movinet_a0_stream.tar.gz --model movinet_a0_stream -o a0_stream.safetensors")
     p.add_argument("source", choices=["tf", "paddle"], help="tf: TF Model Garden checkpoint (dir, prefix, "
                    ".tar.gz or named-variable .npz); paddle: a PaddleVideo .pdparams")
     p.add_argument("input", help="checkpoint path")
     p.add_argument("--model", required=True, help="target model name (see `movinet list`)")
     p.add_argument("-o", "--output", required=True, help="output .safetensors path (a .json sidecar is written too)")
 
-    p = _add(sub, "train", cmd_train, "train from a YAML config (one process, or many under torchrun)")
-    p.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/movinet_k400_frame.yaml")
+    p = _add(sub, "finetune", cmd_finetune, "fine-tune a pretrained model on a folder of videos, one sub-folder "
+             "per class (the packaged finetune.yaml recipe)",
+             "movinet finetune my_videos --model movinet_a0_stream --weights kinetics600 -o runs/my_model")
+    p.add_argument("data_dir", help="DATA_DIR/<class>/<video> (a validation split is held out), or DATA_DIR/train/"
+                   "<class>/..., DATA_DIR/val/<class>/... [DATA_DIR/test/<class>/...]")
+    p.add_argument("--model", default=None, help="model to fine-tune (default movinet_a0_stream; see `movinet list`)")
+    p.add_argument("-w", "--weights", default=None, help="starting weights: a release name (default kinetics600, "
+                   "downloaded once), a .safetensors / .pt file, hf://ORG/NAME, or none (random initialisation)")
+    _add_config(p, "the recipe (default: the packaged finetune.yaml)", default="finetune.yaml",
+                output_key="train.output_dir; default runs/<DATA_DIR name>-<model>")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's, 10)")
+    p.add_argument("-b", "--batch_size", type=int, default=None, help="clips per step (default: the recipe's, 8)")
+    p.add_argument("--freeze_backbone", action=BoolFlag, help="train only the classifier, the whole run (default: "
+                   "only the first train.freeze_backbone_epochs epochs, 2)")
+    p.add_argument("--val_fraction", type=float, default=0.2, help="share of each class held out for validation "
+                   "when DATA_DIR has no val/ folder (default 0.2)")
+    p.add_argument("--tensorboard", action=BoolFlag, help="also write TensorBoard event files (movinet[tensorboard])")
+    p.add_argument("--overwrite", action=BoolFlag, help="replace the run already in the output directory")
+
+    p = _add(sub, "train", cmd_train, "train from a YAML config (one process, or many under torchrun)",
+             "movinet train -c movinet_k400_frame.yaml --validate -o output/k400 -O train.epochs=5")
+    _add_config(p, "YAML config, e.g. configs/movinet_k400_frame.yaml", required=True, output_key="train.output_dir")
     p.add_argument("--validate", action=BoolFlag, help="evaluate every epoch and keep the best top-1 model")
     p.add_argument("--resume", default=None, help="training checkpoint to continue exactly, e.g. OUTPUT_DIR/last.pt")
     p.add_argument("--sync_bn", action=BoolFlag, help="SyncBatchNorm across GPUs (CUDA DDP only)")
@@ -322,24 +432,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", action=BoolFlag, help="evaluate -w WEIGHTS instead of training, as `movinet test` "
                    "(PaddleVideo main.py's --test)")
     p.add_argument("--amp", action=BoolFlag, help="float16 mixed precision on CUDA (sets train.amp=fp16)")
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. -o train.epochs=5 (repeatable)")
 
-    p = _add(sub, "test", cmd_test, "evaluate weights: top-1/top-5, per-class accuracy, confusion matrix")
-    p.add_argument("-c", "--config", required=True, help="YAML config (its data section says what to test)")
-    p.add_argument("-w", "--weights", default=None, help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams, or a "
-                   "release name (kinetics600, kinetics400) of the config's model")
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    p = _add(sub, "test", cmd_test, "evaluate weights: top-1/top-5, per-class accuracy, confusion matrix",
+             "movinet test -c runs/my_model/config.yaml -w runs/my_model/best.safetensors -o runs/my_model/test2")
+    _add_config(p, "YAML config (its data section says what to test)", required=True,
+                output_key="test.output_dir; default <train.output_dir>/test")
+    p.add_argument("-w", "--weights", default=None, help="weights: .safetensors, a training checkpoint (.pt), a "
+                   "PaddleVideo .pdparams, hf://ORG/NAME, or a release name (kinetics600, kinetics400) of the "
+                   "config's model")
+    p.add_argument("--overwrite", action=BoolFlag, help="replace an earlier report in the output directory")
 
     p = _add(sub, "demo", cmd_demo, "offline end-to-end demo: synthetic motion videos -> train -> test -> "
-             "export -> predict -> stream, on CPU in a few minutes")
+             "export -> predict -> stream, on CPU in a few minutes", "movinet demo --work_dir demo_run")
     p.add_argument("--work_dir", default=None, help="where to put everything (default: a new temp dir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default 0)")
     p.add_argument("--max_minutes", type=float, default=10.0, help="time budget; training stops early to keep it")
     p.add_argument("--data_only", action=BoolFlag, help="check the installation and generate the data, then stop")
 
     p = _add(sub, "prepare", cmd_prepare, "prepare a dataset: extract frames (PaddleVideo frame layout) "
-             "or write a video list for a folder-per-class tree")
+             "or write a video list for a folder-per-class tree",
+             "movinet prepare frames data/k400/videos -o data/k400/rawframes --list data/k400/train_frames.list")
     p.add_argument("what", choices=["frames", "videolist"], help="frames: extract JPEG frames and write a "
                    "`frame_dir num_frames label` list; videolist: write a `path label` list + labels.txt")
     p.add_argument("input", help="a folder-per-class root (<root>/<class>/<video>), or for `frames` also a "
@@ -351,11 +463,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="frames: parallel processes")
 
     p = _add(sub, "export", cmd_export, "export trained weights to ONNX or LiteRT (+ JSON sidecar), checked against "
-             "PyTorch")
-    p.add_argument("-c", "--config", required=True, help="the YAML config the model was trained with")
-    p.add_argument("-p", "--params", "--pretrained_params", required=True,
-                   help="weights: .safetensors, a training checkpoint (.pt) or a PaddleVideo .pdparams")
-    p.add_argument("-o", "--output", "--output_path", required=True, help="output directory")
+             "PyTorch",
+             "movinet export -c runs/my_model/config.yaml -w runs/my_model/best.safetensors -o runs/my_model/export",
+             "movinet export --format litert --precision int8 -c runs/my_model/config.yaml "
+             "-w runs/my_model/best.safetensors -o phone/")
+    p.add_argument("-c", "--config", help="the YAML config the model was trained with (optional: our weights carry "
+                   "their model, classes and preprocessing; a .pdparams and int8 calibration need it)")
+    p.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    p.add_argument("-w", "-p", "--weights", "--params", "--pretrained_params", dest="params", required=True,
+                   help="weights: .safetensors, a training checkpoint (.pt), a PaddleVideo .pdparams or hf://ORG/NAME")
+    p.add_argument("-o", "--output", "--output_path", "--output_dir", required=True, help="output directory")
     p.add_argument("--dynamic_spatial", action=BoolFlag, help="base models: allow other frame sizes")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--format", choices=("onnx", "litert"), default="onnx",
@@ -365,32 +482,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration_split", choices=("train", "val", "test"), default="val",
                    help="int8: the config's split whose clips calibrate (default val)")
     p.add_argument("--calibration_clips", type=int, default=16, help="int8: calibration clips (default 16)")
-    p.add_argument("--override", "-O", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
-    p = _add(sub, "predict", cmd_predict, "classify video files with an exported ONNX model or PyTorch weights")
-    p.add_argument("--input_file", "-i", required=True, help="a video, a directory of videos, or a .txt list")
-    p.add_argument("--config", "-c", help="the training config (optional: the model files carry their settings)")
+    p = _add(sub, "predict", cmd_predict, "classify video files with an exported ONNX or LiteRT model or PyTorch "
+             "weights",
+             "movinet predict -i clip.mp4 --model_file runs/my_model/export/movinet_a0_stream.onnx",
+             "movinet predict -i my_videos/ -w runs/my_model/best.safetensors --json")
+    p.add_argument("-i", "--input", "--input_file", dest="input_file", required=True,
+                   help="a video, a directory of videos (class folders included), or a .txt list")
+    _add_config(p, "the training config (optional: the model files carry their settings)")
     p.add_argument("--model_file", help="OUT_DIR/<model>.onnx or .tflite written by `movinet export` (a Paddle "
                    ".pdmodel "
                    "name in a directory holding one movinet export stands for that export)")
-    p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors, training .pt or "
-                   ".pdparams) instead of an ONNX model; next to --model_file X.onnx a Paddle .pdiparams name is "
-                   "ignored (the ONNX file holds its weights)")
+    p.add_argument("-w", "--weights", "--params_file", help="PyTorch weights (.safetensors, training .pt, "
+                   ".pdparams or hf://ORG/NAME) instead of an ONNX model; next to --model_file X.onnx a Paddle "
+                   ".pdiparams name is ignored (the ONNX file holds its weights)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
     p.add_argument("--use_tensorrt", action=BoolFlag, help="ONNX Runtime TensorRT execution provider")
-    p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for ONNX Runtime")
-    p.add_argument("--top_k", type=int, default=1, help="print the k best classes (default 1)")
+    _add_threads(p, "cpu_threads", "ONNX Runtime or PyTorch")
+    _add_top_k(p, "print the k best classes")
     p.add_argument("-b", "--batch_size", type=int, default=1, help="videos per model call")
     p.add_argument("--json", action=BoolFlag, help="one JSON object per file instead of text")
 
-    p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, frame by frame")
-    p.add_argument("--input", required=True, help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
+    p = _add(sub, "stream", cmd_stream, "online inference on a video file, camera index or RTSP/HTTP URL, "
+             "frame by frame", "movinet stream -i 0 --model_file runs/my_model/export/movinet_a0_stream.onnx")
+    p.add_argument("-i", "--input", "--input_file", dest="input", required=True,
+                   help="video file, camera index (e.g. 0) or rtsp:// / http:// URL")
     p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx or .tflite)")
-    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors or training .pt) to run with PyTorch")
-    p.add_argument("--config", "-c", help="the training config (optional)")
+    p.add_argument("-w", "--weights", help="stream-model weights (.safetensors, training .pt or hf://ORG/NAME) to "
+                   "run with PyTorch; with -c, a base model whose config sets model.causal: true streams too")
+    _add_config(p, "the training config (optional)")
     p.add_argument("--use_gpu", action=BoolFlag, help="ONNX Runtime CUDA execution provider")
-    p.add_argument("--cpu_threads", type=int, default=None, help="CPU threads for the model (ONNX Runtime or PyTorch)")
-    p.add_argument("--top_k", type=int, default=5, help="report the k best classes (default 5)")
+    _add_threads(p, "cpu_threads", "ONNX Runtime or PyTorch")
+    _add_top_k(p, "report the k best classes")
     p.add_argument("--fps", type=float, default=None, help="resample to this rate, > 0 (default: the rate the "
                    "model was trained at, 5 fps for the official stream models)")
     p.add_argument("--chunk", type=int, default=1, help="frames per model step")
@@ -400,16 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print_every", type=int, default=1, help="print every N steps (0: only the summary)")
 
     p = _add(sub, "serve", cmd_serve, "serve a stream model: live page, HTTP API and WebSocket streams, "
-             "many streams batched on one model")
+             "many streams batched on one model",
+             "movinet serve --model_file runs/my_model/export/movinet_a0_stream.onnx --port 8000")
     p.add_argument("--model_file", help="a stream model exported by `movinet export` (.onnx or .tflite, + .json "
                    "sidecar)")
     p.add_argument("-w", "--weights", help="stream-model weights (.safetensors) to run with PyTorch")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--use_gpu", action=BoolFlag, help="run the model on CUDA")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model (default: the runtime's)")
+    _add_threads(p, "threads", "ONNX Runtime or PyTorch")
     p.add_argument("--fps", type=float, default=None, help="stream rate (default: the model's training rate)")
-    p.add_argument("--top_k", type=int, default=5, help="classes per streamed result (default 5)")
+    _add_top_k(p, "classes per streamed result")
     p.add_argument("--max_streams", type=int, default=32, help="concurrent streams (default 32)")
     p.add_argument("--max_batch", type=int, default=16, help="most streams per model call (1: no batching)")
     p.add_argument("--batch_window_ms", type=float, default=4.0,
@@ -432,6 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another name the server is reached by (a DNS name, a proxy's Host; '*': any); repeatable")
     p.add_argument("--log_level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level (default warning)")
+
+    p = _add(sub, "push", cmd_push, "upload a run's weights, sidecar and a generated model card to the Hugging Face "
+             "Hub (movinet[hub]; log in with `hf auth login` or set HF_TOKEN)",
+             "movinet push runs/my_model --repo YOUR_NAME/my_model")
+    p.add_argument("source", help="a run directory (its best.safetensors, else final.safetensors, with the test "
+                   "report and config) or a .safetensors file")
+    p.add_argument("--repo", required=True, help="the Hub repository, ORG/NAME (created if missing)")
+    p.add_argument("--private", action=BoolFlag, help="create the repository private")
+    p.add_argument("--revision", default=None, help="branch to commit to (default main)")
     return parser
 
 
@@ -451,14 +584,24 @@ def os_error_message(error: OSError) -> str:
     return f"{reason}: {path}" if error.filename is not None else reason
 
 
+def show_warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: object = None, line: str | None = None) -> None:
+    """`warnings.showwarning` of the command line: one line, `movinet: warning: MESSAGE`, not Python's
+    `file.py:123: Category: message` followed by the source line."""
+    print(f"movinet: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `movinet` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    args.command_line = " ".join(["movinet", *(sys.argv[1:] if argv is None else argv)])
     from movinet.process import apply_command_settings
 
     apply_command_settings(args.command)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning_line
+            return args.func(args)
     except ValueError as error:
         print(f"movinet {args.command}: error: {error}", file=sys.stderr)
         return 2

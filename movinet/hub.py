@@ -93,6 +93,13 @@ def available_pretrained(model_name: str | None = None) -> list[tuple[str, str]]
     return sorted(key for key in RELEASES if model_name is None or key[0] == model_name)
 
 
+def default_release(model_name: str) -> str | None:
+    """The release a model name stands for when no tag is given: "kinetics600" for the official
+    models, PaddleVideo A0's "kinetics400"; None for a model with no published weights."""
+    tags = [tag for _, tag in available_pretrained(model_name)]
+    return "kinetics600" if "kinetics600" in tags else (tags[0] if tags else None)
+
+
 def get_release(model_name: str, tag: str) -> Release:
     """The release of (model, tag); a ValueError lists the tags the model has."""
     release = RELEASES.get((model_name, tag))

@@ -5,11 +5,14 @@
 
 Sources: our `.safetensors` (`movinet.weights`), a training checkpoint (`.pt`, from `movinet train`),
 a PaddleVideo `.pdparams` (through the restricted unpickler of `movinet.convert.pdparams`),
-converted in memory, and a release name ("kinetics600", "kinetics400"), which the hub downloads and
-converts once (`movinet.hub.fetch_pretrained`).
+converted in memory, a release name ("kinetics600", "kinetics400"), which the hub downloads and
+converts once (`movinet.hub.fetch_pretrained`), and a Hugging Face Hub repository
+(`hf://ORG/NAME`, downloaded into huggingface_hub's cache and hash-checked by `movinet.hf`, then
+read like a local `.safetensors`).
 
 Layers: this module sits above the file format (`movinet.weights`), the converters, the hub and the
-checkpoint reader (`movinet.engine.checkpoint`), none of which import it; training, evaluation,
+checkpoint reader (`movinet.engine.checkpoint`) and the Hugging Face download (`movinet.hf`), none
+of which import it; training, evaluation,
 export and inference load through it (tests/test_layering.py). Each source's reader is imported
 when that source is read, so loading a `.safetensors` imports neither the converters nor the engine.
 """
@@ -57,6 +60,10 @@ def _read_pdparams(path: Path, model_name: str | None) -> tuple[dict[str, torch.
 
 
 def _resolve_source(weights: str | os.PathLike, model_name: str | None) -> Path:
+    from movinet.hf import download_weights, is_hub_reference
+
+    if is_hub_reference(weights):
+        return download_weights(str(weights))
     if str(weights) in RELEASE_NAMES:
         if model_name is None:
             raise ValueError(f"a release name ({weights!r}) needs the model: "
@@ -68,7 +75,7 @@ def _resolve_source(weights: str | os.PathLike, model_name: str | None) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist; pass a .safetensors file written by "
                                 "`movinet convert` or training, a training checkpoint (.pt), a PaddleVideo "
-                                ".pdparams, or a release name like 'kinetics600'")
+                                ".pdparams, a release name like 'kinetics600', or hf://ORG/NAME")
     return path
 
 
@@ -89,8 +96,9 @@ def load_model(weights: str | os.PathLike, *, model_name: str | None = None, cau
     """Build the model a weights file describes and load it: the one loader of movinet.
 
     Args:
-        weights: our `.safetensors`, a training checkpoint `.pt`, a PaddleVideo `.pdparams`, or a
-            release name ("kinetics600", "kinetics400"; needs `model_name`).
+        weights: our `.safetensors`, a training checkpoint `.pt`, a PaddleVideo `.pdparams`, a
+            release name ("kinetics600", "kinetics400"; needs `model_name`), or a Hugging Face Hub
+            repository `hf://ORG/NAME` (`movinet.hf`).
         model_name: the expected model; a file holding another model is an error.
         causal: rebuild causal (or not) regardless of the metadata (a base model's weights load
             into its causal 3D variant).
@@ -134,8 +142,9 @@ def create_model(
 
     Args:
         name: a name from `list_models()`.
-        weights: None (random init), any file `load_model` reads, or a release name
-            ("kinetics600", "kinetics400") that is downloaded once and cached (see `movinet.hub`).
+        weights: None (random init), any file `load_model` reads, a release name
+            ("kinetics600", "kinetics400") that is downloaded once and cached (see `movinet.hub`),
+            or `hf://ORG/NAME` (a Hugging Face Hub repository, see `movinet.hf`).
         num_classes: classifier size; defaults to the weights' (or the model's) class count. A
             different value keeps every pretrained tensor except the final classifier layer,
             which is re-initialised (fine-tuning on a new label set).

@@ -52,7 +52,7 @@ def test_seed_aliases():
 def test_train_test_runs_the_test_command(monkeypatch, tmp_path, capsys):
     calls = []
 
-    def fake_test(cfg, weights):
+    def fake_test(cfg, weights, overwrite=False):
         calls.append((cfg.model.name, weights))
         return {"top1": 0.5, "top5": 1.0, "num_samples": 2, "report": "r.json", "confusion_png": "c.png"}
 

@@ -21,17 +21,21 @@ PACKAGE = Path(__file__).resolve().parents[1] / "movinet"
 
 # package or module -> movinet packages/modules it must never import (directly or inside a function)
 FORBIDDEN = {
-    "movinet.models": ["movinet.hub", "movinet.convert", "movinet.cli", "movinet.data", "movinet.engine",
-                       "movinet.inference", "movinet.export", "movinet.weights", "movinet.loading", "movinet.serve"],
-    "movinet.data": ["movinet.hub", "movinet.convert", "movinet.cli", "movinet.engine", "movinet.inference",
-                     "movinet.export", "movinet.weights", "movinet.loading", "movinet.serve"],
+    "movinet.models": ["movinet.hub", "movinet.hf", "movinet.convert", "movinet.cli", "movinet.data",
+                       "movinet.engine", "movinet.inference", "movinet.export", "movinet.weights", "movinet.loading",
+                       "movinet.serve"],
+    "movinet.data": ["movinet.hub", "movinet.hf", "movinet.convert", "movinet.cli", "movinet.engine",
+                     "movinet.inference", "movinet.export", "movinet.weights", "movinet.loading", "movinet.serve"],
     # the weights file format: below everything that writes or reads weights files
-    "movinet.weights": ["movinet.loading", "movinet.convert", "movinet.hub", "movinet.engine", "movinet.inference",
-                        "movinet.export", "movinet.serve", "movinet.cli"],
+    "movinet.weights": ["movinet.loading", "movinet.convert", "movinet.hub", "movinet.hf", "movinet.engine",
+                        "movinet.inference", "movinet.export", "movinet.serve", "movinet.cli"],
     "movinet.convert": ["movinet.hub", "movinet.cli", "movinet.engine", "movinet.inference", "movinet.export",
                         "movinet.loading", "movinet.serve"],
     "movinet.hub": ["movinet.loading", "movinet.engine", "movinet.inference", "movinet.export", "movinet.serve",
                     "movinet.cli"],
+    # the Hugging Face Hub: like the release downloads, below the loader; reads and writes our files only
+    "movinet.hf": ["movinet.loading", "movinet.engine", "movinet.inference", "movinet.export", "movinet.serve",
+                   "movinet.cli", "movinet.convert"],
     "movinet.engine.checkpoint": ["movinet.loading", "movinet.convert", "movinet.hub", "movinet.inference",
                                   "movinet.export", "movinet.serve", "movinet.cli"],
     # the loader: above the format, converters, hub and checkpoints; below what runs models
@@ -234,13 +238,15 @@ def test_import_movinet_and_the_cli_parser_pull_in_no_torch():
 
 @pytest.mark.parametrize("package", ["movinet.models", "movinet.models.movinet", "movinet.data",
                                      "movinet.convert.tf", "movinet.convert.paddle", "movinet.weights",
-                                     "movinet.loading", "movinet.inference", "movinet.export.onnx", "movinet.hub"])
+                                     "movinet.loading", "movinet.inference", "movinet.export.onnx", "movinet.hub",
+                                     "movinet.hf"])
 def test_each_package_imports_only_what_lies_below_it(package):
     modules = pulled_in(f"import {package}")
     assert not any(under(m, "movinet.cli") for m in modules), modules
     for banned in FORBIDDEN.get(".".join(package.split(".")[:2]), []):
         assert not any(under(m, banned) for m in modules), f"{package} pulled in {banned}"
-    if package in ("movinet.inference", "movinet.export.onnx", "movinet.weights", "movinet.loading", "movinet.hub"):
+    if package in ("movinet.inference", "movinet.export.onnx", "movinet.weights", "movinet.loading", "movinet.hub",
+                   "movinet.hf"):
         assert not any(under(m, "movinet.engine") for m in modules), modules
 
 

@@ -109,6 +109,11 @@ class TrainConfig:
     precise_bn_batches: before each validation (and at the end), recompute BN statistics as the
         average over this many training batches (0 = off); helps short runs whose BN momentum is
         the TF 0.01.
+    freeze_backbone_epochs: train only the classifier for the first N epochs (fine-tuning: the new
+        head learns before the pretrained backbone moves); the backbone's weights, BN statistics,
+        dropout and stochastic depth stay fixed meanwhile. N >= epochs freezes it for the whole run.
+    tensorboard: also write TensorBoard event files to `<output_dir>/tensorboard` (needs the
+        `tensorboard` package: `pip install "movinet[tensorboard]"`).
     """
 
     output_dir: str = "output/movinet"
@@ -130,6 +135,8 @@ class TrainConfig:
     deterministic: bool = False
     time_limit_minutes: float | None = None
     precise_bn_batches: int = 0
+    freeze_backbone_epochs: int = 0
+    tensorboard: bool = False
 
 
 @dataclass
@@ -391,6 +398,8 @@ def check_config_values(cfg: Config) -> None:
     _require(t.time_limit_minutes is None or t.time_limit_minutes > 0,
              f"train.time_limit_minutes must be > 0 or null, got {t.time_limit_minutes}")
     _require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
+    _require(t.freeze_backbone_epochs >= 0,
+             f"train.freeze_backbone_epochs must be >= 0 (0 = off), got {t.freeze_backbone_epochs}")
     _require(0.0 <= t.label_smoothing < 1.0, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     _require(cfg.data.batch_size >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
     _require(o.weight_decay >= 0, f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")

@@ -181,17 +181,20 @@ def train_demo_model(cfg: Config) -> dict[str, Any]:
     size = cfg.data.transform.crop_size
     _say("train", f"{cfg.model.name} {cfg.data.sampling.num_frames}x{size}px, {result['epochs']} epochs in "
          f"{result['train_seconds']:.0f} s ({result['clips_per_s']:.1f} clips/s); best val top-1 "
-         f"{result['best_top1']:.4f} -> {result['best_weights']}")
+         f"{result['best_top1']:.4f} at epoch {result['best_epoch']} of {result['epochs']} (val loss "
+         f"{result['best_val_loss']:.4f}; equal top-1s go to the lower loss) -> {result['best_weights']}")
     return result
 
 
-def evaluate_demo_model(cfg: Config, weights: str) -> dict[str, Any]:
-    """Step 3: `test` on the independent test split; writes the report and confusion matrix."""
+def evaluate_demo_model(cfg: Config, weights: str, which: str = "") -> dict[str, Any]:
+    """Step 3: `test` on the independent test split; writes the report and confusion matrix.
+    `which` says which weights these are (e.g. "the best validation epoch, 5")."""
     from movinet.engine.evaluate import test
 
-    report = test(cfg, weights)
-    _say("test", f"top-1 {report['top1']:.4f} (top-5 {report['top5']:.4f}) on {report['num_samples']} videos -> "
-         f"{report['report']}, {report['confusion_png']}")
+    report = test(cfg, weights, overwrite=True)  # the work directory is the demo's own (checked first)
+    _say("test", f"top-1 {report['top1']:.4f} (top-5 {report['top5']:.4f}) on {report['num_samples']} videos, "
+         f"weights {Path(weights).name}{f' ({which})' if which else ''} -> {report['report']}, "
+         f"{report['confusion_png']}")
     return report
 
 
@@ -310,7 +313,9 @@ def _run_steps(work: Path, seed: int, max_minutes: float, started: float, data_o
     cfg = demo_config(work, data, seed, budget)
     fitted = train_demo_model(cfg)
     weights = fitted["best_weights"] or fitted["final_weights"]
-    report = evaluate_demo_model(cfg, weights)
+    which = (f"epoch {fitted['best_epoch']} of {fitted['epochs']}, the best validation epoch" if fitted["best_weights"]
+             else f"the final weights, epoch {fitted['epochs']}")
+    report = evaluate_demo_model(cfg, weights, which)
     exported = export_demo_model(cfg, weights, work)
     stream_model = export_demo_stream_model(cfg, weights, work)
     prediction = predict_held_out(exported.model_path, data["held_out_video"])

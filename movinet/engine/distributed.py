@@ -157,12 +157,16 @@ def maybe_convert_sync_batchnorm(model: nn.Module, info: DistInfo, enabled: bool
     return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
-def wrap_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
-    """DistributedDataParallel around `model` when there are several ranks, else `model` itself."""
+def wrap_ddp(model: nn.Module, info: DistInfo, *, find_unused_parameters: bool = False) -> nn.Module:
+    """DistributedDataParallel around `model` when there are several ranks, else `model` itself.
+
+    `find_unused_parameters`: some parameters get no gradient in some steps (a frozen backbone).
+    """
     if not info.is_distributed:
         return model
     device_ids = [info.device.index] if info.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
+                                               find_unused_parameters=find_unused_parameters)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -71,6 +71,8 @@ class Metrics:
         confusion_matrix: K x K counts, rows = true class, columns = predicted class.
         num_skipped: unreadable samples, left out of the metrics (each file counted once).
         skipped_files: their "PATH: reason", sorted.
+        loss: mean negative log-likelihood of the true class under the view-averaged
+            probabilities (None when only rankings were given); breaks ties between equal top-1s.
     """
 
     top1: float
@@ -80,6 +82,7 @@ class Metrics:
     confusion_matrix: list[list[int]]
     num_skipped: int = 0
     skipped_files: list[str] = dataclasses.field(default_factory=list)
+    loss: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,6 +178,12 @@ def average_views(logits: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits.float(), dim=-1).mean(dim=1)
 
 
+def mean_nll(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean -log p(true class) of (N, K) probabilities (clamped, so a zero costs a large finite loss)."""
+    picked = probabilities.float().gather(1, labels.long()[:, None]).clamp_min(1e-12)
+    return float(-picked.log().mean())
+
+
 def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int, num_skipped: int = 0,
                     skipped_files: list[str] | None = None) -> Metrics:
     """Metrics from per-video scores.
@@ -241,8 +250,11 @@ def evaluate(
         model, loader, device, stream=stream, stream_chunk=stream_chunk, amp_dtype=amp_dtype, progress=progress
     )
     predictions = gather_predictions(local)
-    return compute_metrics(average_views(predictions.logits), predictions.labels, num_classes, predictions.num_skipped,
-                           predictions.unreadable)
+    probabilities = average_views(predictions.logits)
+    metrics = compute_metrics(probabilities, predictions.labels, num_classes, predictions.num_skipped,
+                              predictions.unreadable)
+    metrics.loss = mean_nll(probabilities, predictions.labels)
+    return metrics
 
 
 # -- movinet test -----------------------------------------------------------------------------------
@@ -331,24 +343,33 @@ def ensemble_scores(members: list[Predictions]) -> torch.Tensor:
     return F.softmax(mean_logits, dim=-1)
 
 
-def test(cfg: Config, weights: str | None = None, *, dataset: Dataset | None = None) -> dict[str, Any]:
-    """`movinet test -c CONFIG -w WEIGHTS`: evaluate weights and write a report.
+def test(cfg: Config, weights: str | None = None, *, dataset: Dataset | None = None,
+         overwrite: bool = False) -> dict[str, Any]:
+    """`movinet test -c CONFIG -w WEIGHTS [--output DIR]`: evaluate weights and write a report.
 
     Args:
-        cfg: the config (its `data` section says what to evaluate, `test` how).
+        cfg: the config (its `data` section says what to evaluate, `test` how; `test.output_dir`
+            where the report goes, default `<train.output_dir>/test`).
         weights: .safetensors file, release name or training checkpoint (.pt); may be None when
             `test.ensemble` lists the models.
         dataset: evaluate this dataset instead of building `test.split` from `cfg.data`.
+        overwrite: replace an earlier report in the output directory (refused otherwise, before
+            any evaluation).
 
     Returns:
-        The report: top1, top5, num_samples, per_class_accuracy, confusion_matrix, class_names,
-        num_skipped, weights, stream, plus the paths "report" (JSON) and "confusion_png".
+        The report: top1, top5, loss, num_samples, per_class_accuracy, confusion_matrix,
+        class_names, num_skipped, weights, stream, plus the paths "report" (JSON) and "confusion_png".
+
+    Raises:
+        ReportExistsError: the output directory holds a report and `overwrite` is False.
     """
     members = list(cfg.test.ensemble)
     if weights and not any(member.weights == weights for member in members):
         members.insert(0, EnsembleMember(weights=weights))
     if not members:
         raise ValueError("nothing to test: pass the weights with -w WEIGHTS (or list test.ensemble in the config)")
+    if not overwrite:
+        check_no_report(report_dir(cfg))
     owns_group = not is_initialized()
     info = init_distributed(cfg.train.device)
     try:
@@ -361,6 +382,25 @@ def test(cfg: Config, weights: str | None = None, *, dataset: Dataset | None = N
 
 test.__test__ = False  # a library function: pytest must not collect it when a test module imports it
 
+REPORT_FILES = ("test_report.json", "confusion_matrix.png")
+
+
+class ReportExistsError(ValueError):
+    """`movinet test` would replace an earlier report."""
+
+
+def report_dir(cfg: Config) -> Path:
+    """Where `test` writes: `test.output_dir`, else `<train.output_dir>/test`."""
+    return Path(cfg.test.output_dir or Path(cfg.train.output_dir) / "test")
+
+
+def check_no_report(out_dir: Path) -> None:
+    """Raise `ReportExistsError` when `out_dir` already holds a test report."""
+    earlier = [name for name in REPORT_FILES if (out_dir / name).exists()]
+    if earlier:
+        raise ReportExistsError(f"{out_dir} already holds a test report ({', '.join(earlier)}); write this one "
+                                "elsewhere with --output DIR, or replace it with --overwrite")
+
 
 def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: Dataset | None) -> dict[str, Any]:
     results = [_member_predictions(cfg, member, info, dataset) for member in members]
@@ -368,8 +408,10 @@ def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: D
     if any(result[1] != num_classes for result in results):
         raise ValueError("ensemble members have different numbers of classes")
     predictions = [result[0] for result in results]
-    metrics = compute_metrics(ensemble_scores(predictions), predictions[0].labels, num_classes,
-                              predictions[0].num_skipped, predictions[0].unreadable)
+    scores = ensemble_scores(predictions)
+    metrics = compute_metrics(scores, predictions[0].labels, num_classes, predictions[0].num_skipped,
+                              predictions[0].unreadable)
+    metrics.loss = mean_nll(scores, predictions[0].labels)
     names = class_names if class_names and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
     report = {
         "weights": [member.weights for member in members], "stream": cfg.test.stream, "split": cfg.test.split,
@@ -377,8 +419,8 @@ def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: D
         **metrics.to_dict(), "class_names": names,
         "per_class_accuracy": dict(zip(names, metrics.per_class_accuracy)),
     }
-    out_dir = Path(cfg.test.output_dir or Path(cfg.train.output_dir) / "test")
-    report["report"], report["confusion_png"] = str(out_dir / "test_report.json"), str(out_dir / "confusion_matrix.png")
+    out_dir = report_dir(cfg)
+    report["report"], report["confusion_png"] = (str(out_dir / name) for name in REPORT_FILES)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         Path(report["report"]).write_text(json.dumps(report, indent=2) + "\n")

@@ -8,6 +8,7 @@ and a resumed run sees the same batches and masks as an uninterrupted one.
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -25,11 +26,22 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
 def make_loader(
     dataset: Dataset, *, batch_size: int, sampler: torch.utils.data.Sampler, num_workers: int, seed: int, train: bool
 ) -> DataLoader:
     """DataLoader whose worker seeds come from a private generator, so creating it does not advance
-    the global torch RNG (dropout masks would shift after a resume otherwise)."""
+    the global torch RNG (dropout masks would shift after a resume otherwise). More workers than
+    cores only compete for them: `num_workers` is capped at the usable cores (the sample order and
+    augmentation do not depend on the worker count)."""
+    num_workers = min(num_workers, usable_cores())
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(

@@ -65,6 +65,7 @@ from movinet.engine.distributed import (
     wrap_ddp,
 )
 from movinet.engine.evaluate import Metrics, evaluate
+from movinet.engine.freeze import backbone_frozen, hold_backbone, set_backbone_trainable
 from movinet.engine.loaders import eval_loader, precise_bn_loader, train_loader_for_epoch
 from movinet.engine.optim import build_optimizer, clip_gradients, set_learning_rate
 from movinet.engine.precise_bn import recompute_bn_statistics
@@ -75,6 +76,7 @@ from movinet.engine.runlog import (
     truncate_jsonl_for_resume,
 )
 from movinet.engine.schedule import build_schedule
+from movinet.engine.tensorboard import TENSORBOARD_DIR, TensorBoardMirror
 from movinet.files import TEMP_MARK, remove_temp_files
 from movinet.loading import create_model
 from movinet.weights import describe_model
@@ -92,6 +94,7 @@ class TrainState:
         global_step: optimizer steps done.
         best_top1: best validation top-1 so far (-1 = none yet).
         best_epoch: epoch (1-based) of `best_top1`.
+        best_loss: validation loss of that epoch (ties of top-1 go to the lower loss).
     """
 
     epoch: int = 0
@@ -99,6 +102,7 @@ class TrainState:
     global_step: int = 0
     best_top1: float = -1.0
     best_epoch: int = 0
+    best_loss: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class StepSettings:
     log_interval: int = 1
     world_size: int = 1
     progress: bool = False
+    frozen_backbone: bool = False  # train the classifier alone (`movinet.engine.freeze`)
 
 
 @dataclass(frozen=True)
@@ -220,9 +225,12 @@ def plan_loop(cfg: Config, num_train: int, info: DistInfo) -> LoopPlan:
     batches = per_rank // batch
     steps_per_epoch = batches // accumulate
     if steps_per_epoch < 1:
+        cause = (f"lower train.global_batch_size (it sets the accumulation: {t.global_batch_size} / ({batch} x "
+                 f"{info.world_size} processes)) or set it to null" if t.global_batch_size is not None and accumulate > 1
+                 else "lower data.batch_size")
         raise ValueError(
             f"the training set has {num_train} samples: fewer than one optimizer step of "
-            f"{batch} x {accumulate} (batch x accumulation) per process; lower data.batch_size"
+            f"{batch} x {accumulate} (batch x accumulation) per process; {cause}"
         )
     total = steps_per_epoch * t.epochs
     if t.max_steps is not None:
@@ -292,6 +300,8 @@ def train_one_epoch(
          "unreadable": sorted "PATH: reason" of the unreadable samples this rank skipped}.
     """
     model.train()
+    if settings.frozen_backbone:
+        hold_backbone(unwrap(model))
     device, accumulate = settings.device, settings.accumulate_steps
     autocast = torch.autocast(device.type, dtype=settings.amp_dtype) if settings.amp_dtype else contextlib.nullcontext()
     total_loss, total_batches, total_clips, total_skipped, lr = 0.0, 0, 0, 0, schedule(state.global_step)
@@ -376,6 +386,7 @@ def checkpoint_payload(
         "global_step": state.global_step,
         "best_top1": state.best_top1,
         "best_epoch": state.best_epoch,
+        "best_loss": state.best_loss,
         "rng": rng_per_rank,
         "world_size": len(rng_per_rank),
         "config": config_to_dict(cfg),
@@ -418,7 +429,7 @@ def restore_training_state(
     return TrainState(
         epoch=int(checkpoint["epoch"]), step_in_epoch=int(checkpoint["step_in_epoch"]),
         global_step=int(checkpoint["global_step"]), best_top1=float(checkpoint.get("best_top1", -1.0)),
-        best_epoch=int(checkpoint.get("best_epoch", 0)),
+        best_epoch=int(checkpoint.get("best_epoch", 0)), best_loss=float(checkpoint.get("best_loss", math.inf)),
     )
 
 
@@ -573,7 +584,8 @@ def _fit(
                  state.step_in_epoch, state.global_step)
     elif log_path is not None and log_path.exists():
         log_path.unlink()  # a fresh run in a reused directory starts a fresh log
-    ddp_model = wrap_ddp(model, info)
+    # Parameters that go without gradients for some epochs need DDP to look for unused ones.
+    ddp_model = wrap_ddp(model, info, find_unused_parameters=t.freeze_backbone_epochs > 0)
     meta = model_metadata(cfg, model, class_names or getattr(train_set, "class_names", None))
     if info.is_main:
         save_config(cfg, run_dir)
@@ -594,7 +606,12 @@ def _fit(
             save_checkpoint(path, payload)
         return path
 
+    tensorboard = (TensorBoardMirror(log_path, run_dir / TENSORBOARD_DIR)
+                   if t.tensorboard and log_path is not None else None)
+
     def on_step(current: TrainState) -> None:
+        if tensorboard is not None:
+            tensorboard.update()
         every = t.checkpoint_every_iters
         if every and current.global_step % every == 0 and current.step_in_epoch < plan.micro_steps_per_epoch:
             save_last(current)
@@ -611,19 +628,24 @@ def _fit(
     while state.epoch < plan.epochs and state.global_step < plan.total_steps:
         epoch = state.epoch
         loader = train_loader_for_epoch(train_set, cfg, info, epoch, state.step_in_epoch)
-        stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler, settings, state, plan=plan,
+        frozen = backbone_frozen(epoch, t.freeze_backbone_epochs)
+        if t.freeze_backbone_epochs:
+            set_backbone_trainable(model, not frozen)
+        stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler,
+                                dataclasses.replace(settings, frozen_backbone=frozen), state, plan=plan,
                                 log_path=log_path, on_step=on_step)
         clips_per_s = stats["clips_per_s"]
         stats["unreadable"] = _log_unreadable(stats["unreadable"], seen_unreadable, "train")
         stats["num_skipped"] = len(stats["unreadable"])
         state.epoch, state.step_in_epoch = epoch + 1, 0
         is_last = state.epoch >= plan.epochs or state.global_step >= plan.total_steps
-        log.info("epoch %d/%d: loss %.4f, lr %.6g, %.1f clips/s, %d skipped", state.epoch, plan.epochs,
-                 stats["loss"], stats["lr"], stats["clips_per_s"], stats["num_skipped"])
+        log.info("epoch %d/%d%s: loss %.4f, lr %.6g, %.1f clips/s, %d skipped", state.epoch, plan.epochs,
+                 " (classifier only, backbone frozen)" if frozen else "", stats["loss"], stats["lr"],
+                 stats["clips_per_s"], stats["num_skipped"])
         if log_path is not None:
             append_jsonl(log_path, {"type": "epoch", "epoch": state.epoch, "global_step": state.global_step, **stats})
         validate_now = val_loader is not None and (state.epoch % t.val_interval == 0 or is_last)
-        if t.precise_bn_batches and (validate_now or is_last):
+        if t.precise_bn_batches and (validate_now or is_last) and not frozen:  # a frozen backbone keeps its BN
             recompute_bn_statistics(unwrap(ddp_model), precise_bn_loader(train_set, cfg, info, epoch), info.device,
                                     t.precise_bn_batches)
         if validate_now:
@@ -632,6 +654,8 @@ def _fit(
             _after_validation(metrics, state, log_path, lambda: export_weights(
                 unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
                 preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None, seen_unreadable)
+        if tensorboard is not None:
+            tensorboard.update()
         save_last(state)
         if t.save_interval and state.epoch % t.save_interval == 0:
             save_last(state, f"epoch_{state.epoch:05d}.pt")
@@ -641,6 +665,8 @@ def _fit(
         if broadcast_object(_out_of_time(t.time_limit_minutes, started, epochs_here, is_last)):
             break
     epoch_bar.close()
+    if tensorboard is not None:
+        tensorboard.close()
     return _finish(cfg, info, run_dir, ddp_model, state, meta, best_path if state.best_epoch else None, clips_per_s)
 
 
@@ -667,20 +693,32 @@ def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, 
     return True
 
 
+def is_new_best(metrics: Metrics, state: TrainState) -> bool:
+    """A higher validation top-1, or the same top-1 at a validation loss no higher than the best's:
+    small validation sets tie at 1.0 early, and the later, better-calibrated weights should win."""
+    if metrics.top1 != state.best_top1:
+        return metrics.top1 > state.best_top1
+    loss = math.inf if metrics.loss is None else metrics.loss
+    return loss <= state.best_loss
+
+
 def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any],
                       seen_unreadable: set[str]) -> None:
     for entry in metrics.skipped_files:
         if entry not in seen_unreadable:
             log.warning("skipped an unreadable val sample (left out of the metrics): %s", entry)
     seen_unreadable.update(metrics.skipped_files)
-    log.info("[val] epoch %d: top1 %.4f, top5 %.4f over %d videos (%d skipped)", state.epoch, metrics.top1,
-             metrics.top5, metrics.num_samples, metrics.num_skipped)
+    log.info("[val] epoch %d: top1 %.4f, top5 %.4f, loss %.4f over %d videos (%d skipped)", state.epoch,
+             metrics.top1, metrics.top5, math.nan if metrics.loss is None else metrics.loss, metrics.num_samples,
+             metrics.num_skipped)
     if log_path is not None:
         append_jsonl(log_path, {"type": "val", "epoch": state.epoch, "global_step": state.global_step,
-                                "top1": metrics.top1, "top5": metrics.top5, "num_samples": metrics.num_samples,
-                                "num_skipped": metrics.num_skipped, "unreadable": metrics.skipped_files})
-    if metrics.top1 > state.best_top1:
+                                "top1": metrics.top1, "top5": metrics.top5, "loss": metrics.loss,
+                                "num_samples": metrics.num_samples, "num_skipped": metrics.num_skipped,
+                                "unreadable": metrics.skipped_files})
+    if is_new_best(metrics, state):
         state.best_top1, state.best_epoch = metrics.top1, state.epoch
+        state.best_loss = math.inf if metrics.loss is None else metrics.loss
         save_best()
         # PaddleVideo's line, value truncated to 4 decimals as its int(best * 10000) / 10000.
         log.info("Already save the best model (top1 acc)%.4f", math.floor(metrics.top1 * 10000) / 10000)
@@ -697,7 +735,8 @@ def _finish(
                        preprocessing=Preprocessing.from_config(cfg))
         plot_path = plot_training_curves(run_dir / "train_log.jsonl", run_dir / "training_curves.png")
         log.info("done: %d epochs, %d optimizer steps; final weights %s%s", state.epoch, state.global_step,
-                 final_path, f", best top1 {state.best_top1:.4f} (epoch {state.best_epoch}) in {best_path}"
+                 final_path, f", best top1 {state.best_top1:.4f} (epoch {state.best_epoch}, val loss "
+                 f"{state.best_loss:.4f}) in {best_path}"
                  if best_path else "")
     return {
         "run_dir": str(run_dir),
@@ -706,6 +745,7 @@ def _finish(
         "best_weights": str(best_path) if best_path else None,
         "best_top1": state.best_top1 if state.best_epoch else None,
         "best_epoch": state.best_epoch or None,
+        "best_val_loss": state.best_loss if state.best_epoch and math.isfinite(state.best_loss) else None,
         "epochs": state.epoch,
         "global_step": state.global_step,
         "log": str(run_dir / "train_log.jsonl"),

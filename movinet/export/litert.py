@@ -371,6 +371,7 @@ def export_litert_from_weights(
     calibration_clips: int = 16,
     progress: bool = True,
     verify: bool = True,
+    causal: bool | None = None,
 ) -> ExportResult:
     """Load weights (`movinet.load_model`) and export them to LiteRT
     (`movinet export --format litert -c CONFIG -w WEIGHTS -o DIR [--precision int8]`).
@@ -387,6 +388,7 @@ def export_litert_from_weights(
         calibration_clips: how many clips of that split calibrate int8 (each frame by frame for a
             stream model).
         progress: a progress bar over the calibration clips.
+        causal: rebuild the model causal (True: a stream `step`) or not; None: as the weights say.
 
     Raises:
         FileNotFoundError: `weights` or the calibration split does not exist.
@@ -399,7 +401,7 @@ def export_litert_from_weights(
         raise ValueError("int8 is calibrated on your data: give the training config (-c CONFIG); its "
                          f"{calibration_split} split provides the calibration clips")
     require_litert_tools(precision)
-    model, meta = load_model(weights, model_name=model_name)
+    model, meta = load_model(weights, model_name=model_name, causal=causal)
     clips = None
     if precision == "int8":
         from tqdm import tqdm

@@ -374,6 +374,7 @@ def export_from_weights(
     height: int | None = None,
     width: int | None = None,
     preprocessing: Preprocessing | None = None,
+    causal: bool | None = None,
     batch_size: int = 1,
     dynamic_spatial: bool = False,
     opset: int = 17,
@@ -389,7 +390,10 @@ def export_from_weights(
         model_name: the expected model (e.g. from the config); None takes the file's. A model
             trained causal (metadata `causal`) is rebuilt causal and exported as a stream graph.
         preprocessing: the input pipeline (e.g. `Preprocessing.from_config(cfg)`); default the
-            weights' own. Other arguments as in `export_onnx`.
+            weights' own.
+        causal: rebuild the model causal (True: a base model's weights export as a stream step
+            graph, as a config's `model.causal: true` asks) or not; None keeps the weights' own.
+            Other arguments as in `export_onnx`.
 
     Returns:
         ExportResult.
@@ -400,7 +404,7 @@ def export_from_weights(
     """
     from movinet.loading import load_model
 
-    model, meta = load_model(weights, model_name=model_name)
+    model, meta = load_model(weights, model_name=model_name, causal=causal)
     return export_onnx(model, out_dir, model_name=meta.name, labels=meta.labels,
                        preprocessing=preprocessing or meta.preprocessing, frames=frames, height=height, width=width,
                        batch_size=batch_size, dynamic_spatial=dynamic_spatial, opset=opset, verify=verify,

@@ -6,6 +6,7 @@
     predict.py    `predict_files`: decode a batch ahead, classify
     report.py     `Result`, the seed's text format and JSON lines
     stream.py     `run_stream`: frame by frame, the state fed back
+    classify.py   `classify` / `Classifier`: one call from Python, the record `predict --json` prints
 
 Names are imported on first use (PEP 562): `from movinet.inference import OnnxPredictor` loads
 ONNX Runtime and not torch.
@@ -15,7 +16,12 @@ from __future__ import annotations
 
 from movinet._lazy import lazy_exports
 
+# Classes reported per video or step by `predict`, `stream`, `serve` and `classify` unless told otherwise.
+DEFAULT_TOP_K = 5
+
 _EXPORTS = {
+    "Classifier": "movinet.inference.classify",
+    "classify": "movinet.inference.classify",
     "LoadOptions": "movinet.inference.backends.base",
     "Predictor": "movinet.inference.backends.base",
     "PredictorError": "movinet.inference.backends.base",
@@ -39,6 +45,6 @@ _EXPORTS = {
     "run_stream": "movinet.inference.stream",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [*_EXPORTS, "DEFAULT_TOP_K"]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("DEFAULT_TOP_K",))

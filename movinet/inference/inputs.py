@@ -10,10 +10,12 @@ VIDEO_LIST_SUFFIXES = (".txt", ".list")
 
 
 def collect_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """Expand the inputs of `predict_files`: a file, a directory (its video files, sorted), a .txt list.
+    """Expand the inputs of `predict_files`: a file, a directory (its video files and those of its
+    sub-folders, such as a dataset's class folders, sorted by path), a .txt list.
 
     Missing paths are kept: they become error results, not an exception. In a directory, files
-    without a video extension (`VIDEO_EXTENSIONS`: labels, notes, thumbnails) are not inputs.
+    without a video extension (`VIDEO_EXTENSIONS`: labels, notes, thumbnails) and hidden files and
+    folders are not inputs.
 
     Raises:
         ValueError: a URL, or nothing to predict (empty list, a directory without video files).
@@ -37,18 +39,22 @@ def collect_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> l
 
 
 def _videos_in(directory: Path) -> list[str]:
-    """The video files of `directory` (not hidden, a video extension), sorted.
+    """The video files under `directory`, in sub-folders too (not hidden, a video extension), sorted.
 
     Raises:
         ValueError: there are none.
     """
     from movinet.data.video import VIDEO_EXTENSIONS
 
-    files = sorted(str(p) for p in directory.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
+    files = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        files += [Path(folder) / name for name in names
+                  if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS]
     if not files:
-        raise ValueError(f"directory {directory} holds no video files ({', '.join(VIDEO_EXTENSIONS)})")
-    return files
+        raise ValueError(f"directory {directory} holds no video files ({', '.join(VIDEO_EXTENSIONS)}), nor do its "
+                         "sub-folders")
+    return [str(path) for path in sorted(files)]
 
 
 def _read_list_file(path: Path) -> list[str]:

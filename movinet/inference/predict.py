@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from movinet.data.preprocessing import Preprocessing
+from movinet.inference import DEFAULT_TOP_K
 from movinet.inference.backends import Predictor
 from movinet.inference.inputs import collect_inputs
 from movinet.inference.readahead import read_ahead
@@ -80,14 +81,15 @@ def predict_files(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     predictor: Predictor,
     *,
-    top_k: int = 1,
+    top_k: int = DEFAULT_TOP_K,
     batch_size: int = 1,
     progress: bool = True,
 ) -> list[Result]:
     """Classify video files, `batch_size` clips per model call.
 
     Args:
-        inputs: a video, a directory of videos, a .txt list (one path per line), or a list of those.
+        inputs: a video, a directory of videos (class folders included), a .txt list (one path per
+            line), or a list of those.
         predictor: any backend's predictor (`load_predictor`).
         top_k: classes per result.
         batch_size: clips per model call.
@@ -109,7 +111,7 @@ def predict_files(
     results: list[Result] = []
     with tqdm(total=len(paths), desc="predict", unit="video", disable=not progress, file=sys.stderr) as bar:
         for batch in loaded:
-            results.extend(_classify_batch(batch, predictor, top_k))
+            results.extend(classify_loaded(batch, predictor, top_k))
             bar.update(len(batch[0]))
     return results
 
@@ -128,7 +130,19 @@ def _load_batch(paths: list[str], preprocessing: Preprocessing) -> tuple[list[Re
     return results, clips
 
 
-def _classify_batch(loaded: tuple[list[Result], list[np.ndarray]], predictor: Predictor, top_k: int) -> list[Result]:
+def classify_loaded(loaded: tuple[list[Result], list[np.ndarray]], predictor: Predictor, top_k: int) -> list[Result]:
+    """Classify preprocessed clips in one model call and fill in their results.
+
+    Args:
+        loaded: (results, clips): one `Result` per input, those without `error` in the order of
+            `clips`, each clip (3, T, H, W) float32 as `Preprocessing.transform` makes it.
+        predictor: the backend.
+        top_k: classes per result.
+
+    Returns:
+        `results`, with classes, labels, scores and the model's share of time set (or `error` when
+        the model failed).
+    """
     results, clips = loaded
     good = [result for result in results if result.error is None]
     if not good:

@@ -7,8 +7,9 @@ The text follows the seed's `tools/predict.py` (softmax scores):
     	top-1 label: archery
     	top-1 score: 0.9621570706367493
 
-With `top_k > 1` the three lines hold lists, best first (`top-5 class: [5, 12, ...]`, the seed
-printed numpy arrays there). `json_lines=True` prints one JSON object per file instead.
+Scores are printed to 4 digits. With `top_k > 1` three more lines hold the k best as lists, best
+first (`top-5 class: [5, 12, ...]`, as the seed printed them without the top-1 lines).
+`json_lines=True` prints one JSON object per file instead, with the full scores.
 """
 
 from __future__ import annotations
@@ -69,19 +70,19 @@ def top_k_of(probabilities: np.ndarray, k: int) -> tuple[list[int], list[float]]
 
 
 def format_result(result: Result, top_k: int = 1) -> str:
-    """The seed's per-file block (tab-indented), or an error line for a failed file."""
+    """The seed's per-file block (tab-indented), or an error line for a failed file. (`top_k` is
+    kept for callers; the block shows the classes the result holds.)"""
     lines = [f"Current video file: {result.path}"]
     if not result.ok:
         lines.append(f"\terror: {result.error}")
         return "\n".join(lines)
     k = len(result.classes)
     labels = ["n/a" if label is None else label for label in result.labels]
-    if top_k == 1 and k == 1:
-        lines += [f"\ttop-1 class: {result.classes[0]}", f"\ttop-1 label: {labels[0]}",
-                  f"\ttop-1 score: {result.scores[0]}"]
-    else:
-        lines += [f"\ttop-{k} class: {result.classes}", f"\ttop-{k} label: {labels}",
-                  f"\ttop-{k} score: {result.scores}"]
+    lines += [f"\ttop-1 class: {result.classes[0]}", f"\ttop-1 label: {labels[0]}",
+              f"\ttop-1 score: {result.scores[0]:.4f}"]
+    if k > 1:
+        scores = "[" + ", ".join(f"{score:.4f}" for score in result.scores) + "]"
+        lines += [f"\ttop-{k} class: {result.classes}", f"\ttop-{k} label: {labels}", f"\ttop-{k} score: {scores}"]
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from movinet.inference import DEFAULT_TOP_K
 from movinet.inference.backends.base import Predictor, PredictorError
 from movinet.inference.readahead import read_ahead
 from movinet.inference.report import softmax, top_k_of
@@ -195,13 +196,13 @@ def _annotation_lines(top_k: TopK) -> list[str]:
 
 
 def _format_step(step: StreamStep) -> str:
-    best = ", ".join(f"{label if label is not None else c} {score:.3f}" for c, label, score in step.top_k)
+    best = ", ".join(f"{label if label is not None else c} {score:.4f}" for c, label, score in step.top_k)
     return f"[{step.timestamp:8.2f}s] frame {step.frame_index:6d}: {best}  ({step.latency_ms:.1f} ms)"
 
 
 def format_summary(summary: StreamSummary) -> str:
     """Human-readable summary block."""
-    best = ", ".join(f"{label if label is not None else c} {score:.3f}" for c, label, score in summary.final_top_k)
+    best = ", ".join(f"{label if label is not None else c} {score:.4f}" for c, label, score in summary.final_top_k)
     lines = [f"stream {summary.source}: {summary.ended}" + (f" ({summary.error})" if summary.error else ""),
              f"  frames: {summary.frames} at {summary.fps:g} fps in {summary.steps} steps",
              f"  latency ms: mean {summary.latency_mean_ms:.2f}, p50 {summary.latency_p50_ms:.2f}, "
@@ -277,7 +278,7 @@ def run_stream(
     source: str | int | os.PathLike,
     *,
     predictor: Predictor,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     target_fps: float | None = None,
     chunk: int = 1,
     max_frames: int | None = None,

@@ -143,7 +143,8 @@ def test_eval_data_config_applies_test_clip_settings():
 def test_shipped_configs_load_and_say_what_they_reproduce(path):
     cfg = load_config(path)
     header = path.read_text().splitlines()[0]
-    assert header.startswith("#") and ("Reproduces" in header or "demo" in header.lower())
+    assert header.startswith("#") and ("Reproduces" in header or "demo" in header.lower()
+                                      or "not a published recipe" in header)  # finetune.yaml
     if "k600" in path.name:
         arch, kind = path.name.split("_")[1:3]
         assert cfg.model.name == f"movinet_{arch}_{kind}"

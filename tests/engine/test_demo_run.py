@@ -23,6 +23,8 @@ def test_demo_reaches_90_percent_within_10_minutes(tmp_path, capsys):
     assert Path(result["train_dir"]).is_dir() and Path(result["val_dir"]).is_dir()
     assert json.loads(Path(result["test_report"]).read_text())["top1"] == pytest.approx(result["test_top1"])
     assert "[demo] test: top-1" in printed
+    # The weights tested are named, with their epoch (validation ties go to the lower loss).
+    assert f"weights {Path(result['weights']).name} (epoch " in printed
     assert Path(result["onnx"]).is_file() and Path(result["onnx"]).with_suffix(".json").is_file()
     assert result["prediction"]["top_k"][0]["label"] in result["class_names"]
     assert result["stream"]["frames"] >= 4 and result["stream"]["ended"] == "end of stream"

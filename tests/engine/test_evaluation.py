@@ -95,7 +95,9 @@ def test_weights_of_both_kinds_give_the_same_numbers(trained_run, tmp_path):
     cfg = tiny_config(tmp_path)
     data = RandomVideoDataset(3, views=2)
     from_pt = ev.test(cfg, result["last_checkpoint"], dataset=data)
-    from_safetensors = ev.test(cfg, result["final_weights"], dataset=data)
+    with pytest.raises(ev.ReportExistsError, match="already holds a test report.*--output DIR.*--overwrite"):
+        ev.test(cfg, result["final_weights"], dataset=data)  # never replaces the report silently
+    from_safetensors = ev.test(cfg, result["final_weights"], dataset=data, overwrite=True)
     assert from_pt["confusion_matrix"] == from_safetensors["confusion_matrix"]
 
 

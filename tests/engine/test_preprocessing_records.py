@@ -41,7 +41,8 @@ def _small_run_overrides(tmp_path: Path) -> list[str]:
             "data.batch_size=1", "data.num_workers=0", f"train.output_dir={tmp_path / 'run'}", "train.epochs=1",
             "train.max_steps=1", "train.global_batch_size=null", "train.amp=none", "train.sync_bn=false",
             "train.device=cpu", "train.progress=false", "train.save_interval=0", "train.precise_bn_batches=0",
-            "train.checkpoint_every_iters=0", "model.num_classes=3"]
+            "train.checkpoint_every_iters=0", "model.num_classes=3",
+            "model.weights=null"]  # finetune.yaml starts from a download
 
 
 @pytest.mark.parametrize("path", marked(CONFIGS))

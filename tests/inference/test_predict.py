@@ -88,7 +88,8 @@ def test_top_k_lists_and_json_lines(video, onnx_base):
     out = io.StringIO()
     print_results(results, top_k=3, file=out)
     lines = out.getvalue().splitlines()
-    assert lines[1] == f"\ttop-3 class: {results[0].classes}" and lines[3].startswith("\ttop-3 score: [")
+    assert lines[1] == f"\ttop-1 class: {results[0].classes[0]}"  # the seed's top-1 block first
+    assert lines[4] == f"\ttop-3 class: {results[0].classes}" and lines[6].startswith("\ttop-3 score: [")
     out = io.StringIO()
     print_results(results, top_k=3, json_lines=True, file=out)
     rows = [json.loads(line) for line in out.getvalue().splitlines()]

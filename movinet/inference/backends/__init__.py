@@ -39,7 +39,7 @@ def backend_for(model_file: str | os.PathLike) -> type[Predictor]:
 
 def load_predictor(model_file: str | os.PathLike, *, use_gpu: bool = False, use_tensorrt: bool = False,
                    num_threads: int | None = None, model_name: str | None = None,
-                   preprocessing: Preprocessing | None = None) -> Predictor:
+                   preprocessing: Preprocessing | None = None, causal: bool | None = None) -> Predictor:
     """A predictor for `model_file`: `OnnxPredictor` for `.onnx`, `LiteRtPredictor` for `.tflite`,
     `TorchPredictor` for weights.
 
@@ -47,5 +47,5 @@ def load_predictor(model_file: str | os.PathLike, *, use_gpu: bool = False, use_
     sidecar's. See `LoadOptions` for the other arguments.
     """
     options = LoadOptions(use_gpu=use_gpu, use_tensorrt=use_tensorrt, num_threads=num_threads,
-                          model_name=model_name, preprocessing=preprocessing)
+                          model_name=model_name, preprocessing=preprocessing, causal=causal)
     return backend_for(model_file).from_file(model_file, options)

@@ -47,6 +47,8 @@ class LoadOptions:
         model_name: the expected model; a file holding another model is an error.
         preprocessing: the input pipeline (e.g. a config's) for weights; an exported graph keeps
             the one its sidecar records.
+        causal: weights only: rebuild the model causal (a base model streams, as a config's
+            `model.causal: true` asks) or not; None keeps the weights' own.
     """
 
     use_gpu: bool = False
@@ -54,6 +56,7 @@ class LoadOptions:
     num_threads: int | None = None
     model_name: str | None = None
     preprocessing: Preprocessing | None = None
+    causal: bool | None = None
 
 
 class Predictor(ABC):

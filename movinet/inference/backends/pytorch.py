@@ -25,17 +25,18 @@ class TorchPredictor(Predictor):
         model_name: the expected model; a file holding another model is an error.
         preprocessing: the input pipeline (e.g. a config's `Preprocessing.from_config`); default
             the weights' own.
+        causal: rebuild the model causal or not (`movinet.load_model`); None keeps the weights' own.
     """
 
     backend = "pytorch"
 
     def __init__(self, weights: str | os.PathLike, *, device: str = "cpu", model_name: str | None = None,
-                 preprocessing: Preprocessing | None = None) -> None:
+                 preprocessing: Preprocessing | None = None, causal: bool | None = None) -> None:
         from movinet.loading import load_model
         from movinet.weights import WeightsError
 
         try:
-            model, meta = load_model(weights, model_name=model_name)
+            model, meta = load_model(weights, model_name=model_name, causal=causal)
         except WeightsError as error:
             raise PredictorError(str(error)) from None
         self._setup(model, meta.name, device=device, labels=meta.labels,
@@ -47,7 +48,7 @@ class TorchPredictor(Predictor):
         if options.num_threads is not None:
             torch.set_num_threads(int(options.num_threads))
         return cls(model_file, device="cuda" if options.use_gpu else "cpu", model_name=options.model_name,
-                   preprocessing=options.preprocessing)
+                   preprocessing=options.preprocessing, causal=options.causal)
 
     @classmethod
     def from_model(cls, model: Any, model_name: str, *, device: str = "cpu", labels: list[str] | None = None,
