@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 # ------------------------------------------------------------------------------------------------
@@ -58,6 +59,13 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from movinet.files import check_outputs
+    from movinet.weights import metadata_path
+
+    inputs = {"the checkpoint": args.input}
+    if args.source == "tf":  # a checkpoint prefix stands for its files
+        inputs.update({"the checkpoint's index": f"{args.input}.index"})
+    check_outputs(inputs, {"-o": args.output, "-o's sidecar": metadata_path(args.output)})
     if args.source == "tf":
         from movinet.convert.tf import convert_tf
 
@@ -74,13 +82,22 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from movinet.data.datasets import read_list_file
     from movinet.data.prepare import extract_frames, write_video_list
 
+    from movinet.data.prepare import labels_path_for
+    from movinet.files import check_outputs
+
     source = args.input
     if args.what == "videolist":
+        labels = labels_path_for(args.list)
+        existing = labels.exists()
+        check_outputs({"the input": source, **({"the existing labels file": labels} if existing else {})},
+                      {"--list": args.list})
         list_path, labels_path = write_video_list(source, args.list)
-        print(f"wrote {list_path}\nwrote {labels_path}")
+        print(f"wrote {list_path}\n" + (f"kept {labels_path} (an existing labels file fixes the class indices)"
+                                        if existing else f"wrote {labels_path}"))
         return 0
     if args.output is None:
         raise ValueError("`movinet prepare frames` needs -o OUT_ROOT for the extracted frames")
+    check_outputs({"the input": source}, {"--list": args.list, "-o": args.output})
     if source.endswith((".txt", ".list")):  # a `path label` video list, paths relative to --root
         videos = [(sample.path, sample.label) for sample in read_list_file(source, "videos", args.root)]
     else:
@@ -124,6 +141,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, overrides)
     if args.weights:
         cfg.model.weights = args.weights
+    if not args.resume:  # a resume rewrites its own run's files; -c may be that run's config.yaml
+        from movinet.engine.rundir import fixed_outputs
+        from movinet.files import check_outputs
+
+        check_outputs({"-c": args.config, "-w": args.weights}, fixed_outputs(Path(cfg.train.output_dir)),
+                      remedy="copy it out of train.output_dir first, or train into another directory with "
+                             "-o train.output_dir=DIR")
     result = fit(cfg, validate=args.validate, resume=args.resume, overwrite=args.overwrite)
     if result.get("best_weights"):
         print(f"best top-1 {result['best_top1']:.4f} (epoch {result['best_epoch']}): {result['best_weights']}")
@@ -132,9 +156,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from movinet.engine.evaluate import test
+    from movinet.engine.evaluate import report_paths, test
+    from movinet.files import check_outputs
 
-    report = test(_load_config(args.config, args.override), args.weights)
+    cfg = _load_config(args.config, args.override)
+    check_outputs({"-c": args.config, "-w": args.weights}, report_paths(cfg))
+    report = test(cfg, args.weights)
     print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['num_samples']} videos")
     print(f"report: {report['report']}\nconfusion matrix: {report['confusion_png']}")
     return 0
@@ -155,7 +182,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from movinet.export.onnx import export_from_weights
 
+    from movinet.files import check_outputs
+
     cfg = _load_config(args.config, args.override)
+    out = Path(args.output)
+    check_outputs({"-c": args.config, "-p": args.params},
+                  {"the ONNX file": out / f"{cfg.model.name}.onnx", "its sidecar": out / f"{cfg.model.name}.json"})
     preprocessing = _config_preprocessing(cfg)
     result = export_from_weights(args.params, args.output, model_name=cfg.model.name, preprocessing=preprocessing,
                                  dynamic_spatial=args.dynamic_spatial, opset=args.opset)
@@ -182,17 +214,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    from movinet.files import check_outputs
     from movinet.inference.backends import load_predictor
-    from movinet.inference.stream import run_stream
+    from movinet.inference.stream import annotation_format, run_stream
+    from movinet.limits import check_rate
 
-    cfg = _load_config(args.config)
+    fps = check_rate(args.fps, "--fps") if args.fps is not None else None
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
+    if args.annotate is not None:
+        annotation_format(args.annotate)
+    input_file = None if args.input.isdigit() or "://" in args.input else args.input  # cameras and URLs are no files
+    check_outputs({"--input": input_file, "the model": model_file, "--config": args.config},
+                  {"--json_out": None if args.json_out == "-" else args.json_out, "--annotate": args.annotate})
+    cfg = _load_config(args.config)
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, num_threads=args.cpu_threads,
                                model_name=cfg.model.name if cfg else None, preprocessing=_config_preprocessing(cfg))
     source = int(args.input) if args.input.isdigit() else args.input
-    summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
+    summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=fps, chunk=args.chunk,
                          max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,
                          print_every=args.print_every)
     return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
