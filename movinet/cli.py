@@ -219,7 +219,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from movinet.inference.stream import annotation_format, run_stream
     from movinet.limits import check_rate
 
-    fps = check_rate(args.fps, "--fps") if args.fps is not None else None
+    try:
+        fps = check_rate(args.fps, "--fps") if args.fps is not None else None
+    except ValueError as error:
+        raise ValueError(f"{error}; leave --fps out to feed the model the rate it was trained at (5 fps for the "
+                         "official stream models)") from None
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")

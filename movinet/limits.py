@@ -72,6 +72,6 @@ def check_rate(value: Any, what: str = "the frame rate", *, where: str | None = 
     except (TypeError, ValueError):
         rate = math.nan
     if isinstance(value, bool) or not (0.0 < rate <= MAX_RATE):  # `not (...)` also refuses NaN
-        raise LimitError(f"{_where(where)}{what} must be a frame rate above 0 and at most {MAX_RATE:g} frames per "
-                         f"second, got {value!r}")
+        raise LimitError(f"{_where(where)}{what} must be positive and at most {MAX_RATE:g} frames per second, "
+                         f"got {value!r}")
     return rate

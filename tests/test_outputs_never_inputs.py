@@ -8,7 +8,6 @@ import pytest
 import movinet
 from movinet.cli import main
 from movinet.data.synthetic import make_motion_video
-from movinet.files import OutputOverlapError, check_outputs
 from movinet.weights import save_weights
 
 
@@ -104,6 +103,8 @@ def test_train_refuses_a_config_that_the_run_would_overwrite(tmp_path, capsys):
 
 
 def test_check_outputs_sees_hard_links_and_skips_absent_options(tmp_path):
+    from movinet.files import OutputOverlapError, check_outputs
+
     original = tmp_path / "a.mp4"
     original.write_bytes(b"x")
     (tmp_path / "b.mp4").hardlink_to(original)

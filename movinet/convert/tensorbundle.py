@@ -602,7 +602,7 @@ def _is_checkpoint_member(name: str) -> bool:
     return base == "checkpoint" or base.endswith(".index") or bool(_DATA_SUFFIX.search(base))
 
 
-def _safe_extract(tarball: Path, dest: Path, max_bytes: int = MAX_EXTRACT_BYTES) -> None:
+def _safe_extract(tarball: Path, dest: Path, max_bytes: int | None = None) -> None:
     """Extract the checkpoint files of ``tarball`` (``checkpoint``, ``*.index``, ``*.data-*``) under
     ``dest``; every other member is only checked, never written.
 
@@ -612,6 +612,7 @@ def _safe_extract(tarball: Path, dest: Path, max_bytes: int = MAX_EXTRACT_BYTES)
     writes at most that much. Files are written by this function rather than ``TarFile.extract``
     so permissions and owners from the archive are never applied.
     """
+    max_bytes = MAX_EXTRACT_BYTES if max_bytes is None else max_bytes
     written = 0
     try:
         archive = tarfile.open(tarball)

@@ -132,7 +132,9 @@ def extract_frames(
     if isinstance(videos, (str, os.PathLike)):
         labels_path = Path(labels_out) if labels_out else out / "labels.txt"
         check_outputs({}, {"the list": list_out, "the labels file": labels_path})
-        samples = class_folder_samples(videos, labels_path)
+        samples, new_labels = class_folder_samples(videos, labels_path)
+        if new_labels is not None:
+            _write_lines(labels_path, new_labels)
         pairs = [(sample.path, sample.label) for sample in samples]
     else:
         pairs = [(Path(path), int(label)) for path, label in videos]
@@ -198,9 +200,11 @@ def write_video_list(
     list_path = Path(list_out)
     labels_path = labels_path_for(list_path, labels_out)
     check_outputs({}, {"the list": list_path, "the labels file": labels_path})
-    samples = class_folder_samples(root, labels_path)
+    samples, new_labels = class_folder_samples(root, labels_path)
     lines = [f"{os.path.relpath(sample.path, base)} {sample.label}" for sample in samples]
     _write_lines(list_path, lines)
+    if new_labels is not None:
+        _write_lines(labels_path, new_labels)
     return list_path, labels_path
 
 
@@ -209,20 +213,21 @@ def labels_path_for(list_out: str | os.PathLike[str], labels_out: str | os.PathL
     return Path(labels_out) if labels_out else Path(list_out).with_name("labels.txt")
 
 
-def class_folder_samples(root: str | os.PathLike[str], labels_path: Path) -> list[Sample]:
+def class_folder_samples(root: str | os.PathLike[str], labels_path: Path) -> tuple[list[Sample], list[str] | None]:
     """The samples of a folder-per-class tree, labelled by the class-names file `labels_path`.
 
     An existing labels file fixes the class indices (a val split missing a class keeps the
     train split's numbers) and is never rewritten; a folder it does not name is refused. Without
-    one, the sorted folder names are the classes and the file is written.
+    one, the sorted folder names are the classes.
+
+    Returns:
+        (samples, the class names to write as `labels_path`, or None when it exists and is kept).
 
     Raises:
         ValueError: a class folder the existing labels file does not name.
     """
     if not labels_path.exists():
-        samples, class_names = scan_class_folders(root)
-        _write_lines(labels_path, class_names)
-        return samples
+        return scan_class_folders(root)
     known = read_labels_file(labels_path)
     folders = sorted(entry.name for entry in Path(root).iterdir() if entry.is_dir() and not entry.name.startswith("."))
     unknown = [name for name in folders if name not in known]
@@ -231,4 +236,4 @@ def class_folder_samples(root: str | os.PathLike[str], labels_path: Path) -> lis
             f"{labels_path} does not name the classes {unknown[:5]} of {root}: an existing labels file fixes the "
             "class indices of every list made beside it and is never rewritten. Add the new classes at its end "
             "(keeping the order), or write the list elsewhere (--list OTHER_DIR/list.txt)")
-    return scan_class_folders(root, known)[0]
+    return scan_class_folders(root, known)[0], None

@@ -141,6 +141,30 @@ def _first_video_stream(container: Any, name: str) -> Any:
     return container.streams.video[0]
 
 
+# Frame-threaded decoding keeps about two source-size frames per thread: at 8K that is ~100 MB a
+# thread, and FFmpeg's automatic count is one thread per core (plus one). Below this budget the
+# automatic count is kept; above it, fewer threads decode, so memory does not grow with the
+# resolution times the cores.
+_DECODER_BUDGET_BYTES = 256 << 20
+_FFMPEG_MAX_AUTO_THREADS = 16  # what FFmpeg's own automatic count stops at
+
+
+def decoder_threads(requested: int, width: int, height: int) -> int:
+    """Decoder threads for a `width` x `height` stream: `requested` when given (> 0), else one
+    per core, fewer where their frames would pass `_DECODER_BUDGET_BYTES`."""
+    if requested > 0:
+        return requested
+    per_thread = 2 * width * height * 3 // 2  # two YUV 4:2:0 frames
+    by_budget = max(1, _DECODER_BUDGET_BYTES // max(per_thread, 1))
+    return min((os.cpu_count() or 1) + 1, _FFMPEG_MAX_AUTO_THREADS, by_budget)
+
+
+def _configure_decoder(stream: Any, threads: int) -> None:
+    codec = stream.codec_context
+    stream.thread_type = "AUTO"
+    stream.thread_count = decoder_threads(threads, int(codec.width or 0), int(codec.height or 0))
+
+
 def _stream_rate(stream: Any) -> Fraction | None:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate is not None and rate > 0:
@@ -184,7 +208,7 @@ class VideoReader:
 
     Args:
         path: Video file.
-        threads: Decoder threads; 0 lets FFmpeg choose (one per core).
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
         max_short_side: Frames whose shorter side is longer are scaled down to it as they are
             decoded (area interpolation, aspect kept); None decodes at the source's size.
 
@@ -220,8 +244,7 @@ class VideoReader:
             raise VideoDecodeError(f"{self.path}: the video stream has no frame size; the file is corrupt")
 
     def _configure_stream(self, stream: Any) -> None:
-        stream.thread_type = "AUTO"
-        stream.thread_count = self._threads
+        _configure_decoder(stream, self._threads)
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -462,7 +485,7 @@ def open_video(path: str | os.PathLike[str], *, threads: int = 0, max_short_side
 
     Args:
         path: Video file (any container/codec FFmpeg reads).
-        threads: Decoder threads; 0 = FFmpeg's choice.
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
         max_short_side: Scale frames down as they are decoded so their shorter side is at most
             this (`Preprocessing.decode_short_side`); None keeps the source's size.
 
@@ -530,7 +553,7 @@ def iter_frames(
             k / target_fps) is the first source frame at or after that time.
         options: FFmpeg options for the device or protocol (e.g. {"video_size": "640x480"}).
         timeout: Seconds to wait for a network stream.
-        threads: Decoder threads; 0 = FFmpeg's choice.
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
         max_short_side: Scale frames down as they are decoded so their shorter side is at most
             this; None keeps the source's size.
 
@@ -549,8 +572,7 @@ def iter_frames(
         container, name = _open_source(source, options, timeout)
         try:
             stream = _first_video_stream(container, name)
-            stream.thread_type = "AUTO"
-            stream.thread_count = threads
+            _configure_decoder(stream, threads)
             timed = _timestamped(container, stream, name)
             # Resample on timestamps first: only the frames that are kept are converted to RGB (at
             # 25 -> 5 fps that is one frame in five), a repeated frame once.

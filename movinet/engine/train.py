@@ -11,6 +11,13 @@ What a run writes to `train.output_dir`:
   best.safetensors (+ .json)  best validation top-1 (with --validate)
   final.safetensors (+ .json) weights at the end of the run
   training_curves.png         loss, lr and validation top-1
+  .movinet-run                the mark of a run directory (files under the names above without it
+                              are not movinet's: a fresh run refuses them, see `rundir`)
+  .movinet-run.lock           held while the run lives (its pid inside): one run per directory
+
+A loss that turns NaN or infinite stops the run before that step updates the weights
+(`NonFiniteLossError`, naming the step and the last good checkpoint); non-finite weights are never
+written as a checkpoint, best or final.
 
 Exact resume: the sample order is a function of (seed, epoch), augmentation randomness of
 (seed, epoch, index) (the dataset's rng), DataLoader workers get seeds from a private generator,
@@ -486,9 +493,10 @@ def fit(
     Works in one process or under `torchrun` (DDP; gloo on CPU, NCCL on CUDA).
 
     A fresh run refuses a `train.output_dir` that already holds another run's checkpoints or
-    weights, unless `overwrite` (its outputs are then removed first). A resumed run continues in
-    the checkpoint's own directory, whatever `train.output_dir` says, so it never writes into
-    another run.
+    weights, or files under a run's names that movinet did not write, unless `overwrite` (they
+    are then removed first, and the log lists them). A resumed run continues in the checkpoint's
+    own directory, whatever `train.output_dir` says, so it never writes into another run. Either
+    holds the directory's lock while it runs: a second run into it is refused.
 
     Args:
         cfg: the resolved config.
@@ -505,6 +513,10 @@ def fit(
 
     Raises:
         FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
+        RunDirectoryError: another live run holds the directory, or (fresh runs without
+            `overwrite`) it holds a run or files movinet did not write (`movinet.engine.rundir`).
+        NonFiniteLossError: the loss became NaN or infinite; nothing was saved after that step.
+        OSError: a checkpoint could not be written (a full disk: the previous one is intact).
     """
     checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
     run_dir = run_directory(cfg.train.output_dir, resume, overwrite)
