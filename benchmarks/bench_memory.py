@@ -3,7 +3,8 @@ input, not the video's size (issue 16: frames are scaled as they are decoded).
 
 Generates 60-frame H.264 clips with PyAV (640x272, 3840x2160 "4K" and 7680x4320 "8K"; nothing is
 committed), exports a random-weight A0 base to ONNX, and runs `movinet predict` on each clip in a
-fresh process, reading that process's peak resident set size from `wait4`. Target: the 4K clip
+fresh process, reading that process's peak resident set size (`VmHWM` of /proc/self/status at exit:
+`ru_maxrss` would count the parent's pages the child had before its `exec`). Target: the 4K clip
 peaks at most 2x the 640x272 one. Each row is the median of `--runs` processes; the load average
 is printed beside it (on a shared machine other jobs move the timings, not the memory).
 
@@ -58,17 +59,29 @@ def export_model(folder: Path) -> Path:
     return export_onnx(model, folder, model_name="movinet_a0_base", verify=False).onnx_path
 
 
-def peak_rss_mib(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(peak RSS in MiB, wall seconds) of one process running `command` in `cwd` (not a checkout:
-    `python -m` puts the working directory first on the import path)."""
+# Runs `movinet` as `python -m movinet` does, then prints the process's peak RSS (kB) as its last line.
+_MEASURED = """
+import sys
+from movinet.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+print(f"VmHWM {peak}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def peak_rss_mib(arguments: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(peak RSS in MiB, wall seconds) of one `movinet ARGUMENTS` process, run in `cwd` (not a
+    checkout: Python puts the working directory first on the import path)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {process.stderr.read().decode()[-800:]}")
-    process.stderr.close()
-    return usage.ru_maxrss / 1024.0, time.perf_counter() - start  # Linux reports KiB
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *arguments], env=env, cwd=cwd, capture_output=True,
+                          text=True, check=False)
+    seconds = time.perf_counter() - start
+    last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    if done.returncode != 0 or not last.startswith("VmHWM "):
+        raise RuntimeError(f"movinet {' '.join(arguments)} failed ({done.returncode}): {done.stderr[-800:]}")
+    return int(last.split()[1]) / 1024.0, seconds
 
 
 def main() -> None:
@@ -89,8 +102,7 @@ def main() -> None:
         clips = {name: size for name, size in CLIPS.items() if not (args.skip_8k and name == "8K")}
         for name, (height, width) in clips.items():
             clip = write_clip(folder / f"{name}.mp4", height, width)
-            command = [sys.executable, "-m", "movinet", "predict", "--input_file", str(clip), "--model_file",
-                       str(model), "--cpu_threads", "1"]
+            command = ["predict", "--input_file", str(clip), "--model_file", str(model), "--cpu_threads", "1"]
             samples = [peak_rss_mib(command, env, folder) for _ in range(args.runs)]
             rows.append({"clip": name, "size": f"{width}x{height}", "file_mb": clip.stat().st_size / 1e6,
                          "peak_rss_mib": statistics.median(rss for rss, _ in samples),

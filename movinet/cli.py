@@ -80,9 +80,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from movinet.data.datasets import read_list_file
-    from movinet.data.prepare import extract_frames, write_video_list
-
-    from movinet.data.prepare import labels_path_for
+    from movinet.data.prepare import extract_frames, labels_path_for, write_video_list
     from movinet.files import check_outputs
 
     source = args.input
@@ -181,7 +179,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from movinet.export.onnx import export_from_weights
-
     from movinet.files import check_outputs
 
     cfg = _load_config(args.config, args.override)

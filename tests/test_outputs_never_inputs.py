@@ -9,12 +9,7 @@ import movinet
 from movinet.cli import main
 from movinet.data.synthetic import make_motion_video
 from movinet.weights import save_weights
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
+from tests.conftest import one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from movinet.engine.config import load_config
 from movinet.inference.backends import load_predictor
 from movinet.inference.backends.sidecar import SidecarError
 from movinet.weights import WeightsError, save_weights
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
+from tests.conftest import one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -150,13 +150,16 @@ _FFMPEG_MAX_AUTO_THREADS = 16  # what FFmpeg's own automatic count stops at
 
 
 def decoder_threads(requested: int, width: int, height: int) -> int:
-    """Decoder threads for a `width` x `height` stream: `requested` when given (> 0), else one
-    per core, fewer where their frames would pass `_DECODER_BUDGET_BYTES`."""
+    """Decoder threads for a `width` x `height` stream: `requested` when given (> 0); else 0
+    (FFmpeg's automatic count, one per core) unless that many threads' frames would pass
+    `_DECODER_BUDGET_BYTES`, then as many as fit (at least one)."""
     if requested > 0:
         return requested
     per_thread = 2 * width * height * 3 // 2  # two YUV 4:2:0 frames
-    by_budget = max(1, _DECODER_BUDGET_BYTES // max(per_thread, 1))
-    return min((os.cpu_count() or 1) + 1, _FFMPEG_MAX_AUTO_THREADS, by_budget)
+    by_budget = _DECODER_BUDGET_BYTES // max(per_thread, 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    automatic = min(cores + 1, _FFMPEG_MAX_AUTO_THREADS)
+    return 0 if by_budget >= automatic else max(1, by_budget)
 
 
 def _configure_decoder(stream: Any, threads: int) -> None:

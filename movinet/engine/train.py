@@ -29,7 +29,6 @@ uninterrupted run (tests/engine/test_resume.py).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import random

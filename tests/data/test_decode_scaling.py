@@ -103,3 +103,13 @@ def test_predict_and_test_stay_bit_equal_on_scaled_sources(source, preset):
     item = build_dataset(cfg, "test", num_classes=1)[0]["video"]
     assert item.shape == (1, *clip.shape)
     assert np.array_equal(item[0].numpy(), clip)
+
+
+def test_very_large_frames_decode_on_fewer_threads():
+    """Frame threads hold about two source-size frames each: 8K gets as many as fit in 256 MiB."""
+    from movinet.data.video import decoder_threads
+
+    assert decoder_threads(0, 640, 272) == 0  # FFmpeg's own count, one per core
+    assert decoder_threads(0, 7680, 4320) == 2
+    assert decoder_threads(0, 15360, 8640) == 1
+    assert decoder_threads(3, 7680, 4320) == 3  # an explicit count is kept

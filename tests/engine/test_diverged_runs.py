@@ -8,9 +8,9 @@ import torch
 
 import movinet
 from engine_helpers import RandomVideoDataset, tiny_config
+from movinet.data.preprocessing import Preprocessing
 from movinet.engine.checkpoint import export_weights, load_checkpoint, save_checkpoint
 from movinet.engine.train import fit
-from movinet.data.preprocessing import Preprocessing
 
 
 class DivergingDataset(RandomVideoDataset):
