@@ -210,17 +210,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if print_results(results, top_k=args.top_k, json_lines=args.json) else 0
 
 
+def _fps_option(fps: float | None) -> float | None:
+    """`--fps` of `stream` and `serve`, through the one rate check (`movinet.limits.check_rate`)."""
+    from movinet.limits import check_rate
+
+    try:
+        return check_rate(fps, "--fps") if fps is not None else None
+    except ValueError as error:
+        raise ValueError(f"{error}; leave --fps out to use the rate the model was trained at (5 fps for the "
+                         "official stream models)") from None
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     from movinet.files import check_outputs
     from movinet.inference.backends import load_predictor
     from movinet.inference.stream import annotation_format, run_stream
-    from movinet.limits import check_rate
 
-    try:
-        fps = check_rate(args.fps, "--fps") if args.fps is not None else None
-    except ValueError as error:
-        raise ValueError(f"{error}; leave --fps out to feed the model the rate it was trained at (5 fps for the "
-                         "official stream models)") from None
+    fps = _fps_option(args.fps)
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
@@ -243,6 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from movinet.serve.app import ServeSettings
     from movinet.serve.server import serve
 
+    fps = _fps_option(args.fps)
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
@@ -251,7 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              batch_window_ms=args.batch_window_ms, top_k=args.top_k,
                              max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
-          num_threads=args.threads, fps=args.fps, log_level=args.log_level)
+          num_threads=args.threads, fps=fps, log_level=args.log_level)
     return 0
 
 

@@ -145,9 +145,10 @@ def test_config_sizes_are_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("rate", ["inf", "nan", "0", "-1", "1e9"])
-def test_stream_refuses_a_rate_that_is_not_a_frame_rate(rate, tmp_path, capsys):
-    assert main(["stream", "--input", str(tmp_path / "x.mp4"), "--model_file", str(tmp_path / "m.onnx"),
-                 "--fps", rate]) == 2
+@pytest.mark.parametrize("command", [["stream", "--input", "x.mp4"], ["serve", "--port", "0"]])
+def test_stream_and_serve_refuse_a_rate_that_is_not_a_frame_rate(command, rate, tmp_path, capsys):
+    # Checked before the model is loaded or a port opened: `serve --fps 0` once meant 5 fps, inf a 500.
+    assert main([*command, "--model_file", str(tmp_path / "m.onnx"), "--fps", rate]) == 2
     assert "--fps must be positive and at most 1000 frames per second" in one_line_error(capsys)
 
 

@@ -26,6 +26,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from movinet.limits import check_rate
+
 __all__ = [
     "VIDEO_EXTENSIONS",
     "CorruptVideoWarning",
@@ -565,10 +567,10 @@ def iter_frames(
 
     Raises:
         VideoNotFoundError, VideoDecodeError: The source cannot be opened or decoded.
-        ValueError: `target_fps` is not positive.
+        LimitError: `target_fps` is not a finite rate in (0, MAX_RATE] (`movinet.limits.check_rate`).
     """
-    if target_fps is not None and target_fps <= 0:
-        raise ValueError(f"target_fps must be positive, got {target_fps}")
+    if target_fps is not None:
+        target_fps = check_rate(target_fps, "target_fps")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
     started = False
     try:
