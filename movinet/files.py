@@ -10,13 +10,15 @@ killed midway leaves its temporary file; the next write of the same target remov
 removed: a `.NAME.tmp-PID` whose PID still runs belongs to a write in progress.
 
 Writers that need a path rather than a file handle (the ONNX exporter) use `atomic_output`, which
-yields the temporary path and renames it into place once the block succeeds.
+yields the temporary path and renames it into place once the block succeeds; a writer of several
+files (the release cache's conversion) works in a `.NAME.tmp-PID` folder, swept the same way.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,12 +65,16 @@ def _writer_pid(temp: Path) -> int | None:
 
 
 def _remove_all(paths: Iterable[Path]) -> list[Path]:
+    """Delete each temporary file, or folder (a writer that fills several files works in one)."""
     removed = []
     for stale in paths:
         try:
-            stale.unlink()
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
             removed.append(stale)
-        except (FileNotFoundError, IsADirectoryError):
+        except FileNotFoundError:
             pass
     return removed
 

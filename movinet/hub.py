@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -245,7 +244,9 @@ def _convert(release: Release, src: Path, model_name: str, out: Path) -> Path:
 def _convert_atomically(release: Release, src: Path, model_name: str, target: Path) -> None:
     from movinet.weights import metadata_path
 
-    work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    remove_stale_temp_files(target)  # what a killed conversion left
+    work = temp_path(target)  # a folder: the weights and their sidecar are written there, then moved
+    work.mkdir()
     try:
         written = _convert(release, src, model_name, work / target.name)
         sidecar = metadata_path(written)
