@@ -28,6 +28,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from movinet.inference import DEFAULT_TOP_K
 
@@ -69,6 +70,13 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from movinet.files import check_outputs
+    from movinet.weights import metadata_path
+
+    inputs = {"the checkpoint": args.input}
+    if args.source == "tf":  # a checkpoint prefix stands for its files
+        inputs.update({"the checkpoint's index": f"{args.input}.index"})
+    check_outputs(inputs, {"-o": args.output, "-o's sidecar": metadata_path(args.output)})
     if args.source == "tf":
         from movinet.convert.tf import convert_tf
 
@@ -83,15 +91,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from movinet.data.datasets import read_list_file
-    from movinet.data.prepare import extract_frames, write_video_list
+    from movinet.data.prepare import extract_frames, labels_path_for, write_video_list
+    from movinet.files import check_outputs
 
     source = args.input
     if args.what == "videolist":
+        labels = labels_path_for(args.list)
+        existing = labels.exists()
+        check_outputs({"the input": source, **({"the existing labels file": labels} if existing else {})},
+                      {"--list": args.list})
         list_path, labels_path = write_video_list(source, args.list)
-        print(f"wrote {list_path}\nwrote {labels_path}")
+        print(f"wrote {list_path}\n" + (f"kept {labels_path} (an existing labels file fixes the class indices)"
+                                        if existing else f"wrote {labels_path}"))
         return 0
     if args.output is None:
         raise ValueError("`movinet prepare frames` needs -o OUT_ROOT for the extracted frames")
+    check_outputs({"the input": source}, {"--list": args.list, "-o": args.output})
     if source.endswith((".txt", ".list")):  # a `path label` video list, paths relative to --root
         videos = [(sample.path, sample.label) for sample in read_list_file(source, "videos", args.root)]
     else:
@@ -135,6 +150,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, overrides)
     if args.weights:
         cfg.model.weights = args.weights
+    if not args.resume:  # a resume rewrites its own run's files; -c may be that run's config.yaml
+        from movinet.engine.rundir import fixed_outputs
+        from movinet.files import check_outputs
+
+        check_outputs({"-c": args.config, "-w": args.weights}, fixed_outputs(Path(cfg.train.output_dir)),
+                      remedy="copy it out of train.output_dir first, or train into another directory with "
+                             "-o train.output_dir=DIR")
     result = fit(cfg, validate=args.validate, resume=args.resume, overwrite=args.overwrite)
     if result.get("best_weights"):
         print(f"best top-1 {result['best_top1']:.4f} (epoch {result['best_epoch']}): {result['best_weights']}")
@@ -143,9 +165,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from movinet.engine.evaluate import test
+    from movinet.engine.evaluate import report_paths, test
+    from movinet.files import check_outputs
 
     cfg = _load_config(args.config, _output_override("test.output_dir", args.output) + list(args.override))
+    check_outputs({"-c": args.config, "-w": args.weights}, report_paths(cfg))
     report = test(cfg, args.weights, overwrite=args.overwrite)
     print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['num_samples']} videos")
     print(f"report: {report['report']}\nconfusion matrix: {report['confusion_png']}")
@@ -188,9 +212,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_outputs(args: argparse.Namespace, model_name: str | None) -> dict[str, Path]:
+    """The files `export` writes when the model's name is known (else the weights name it later)."""
+    if model_name is None:
+        return {}
+    out = Path(args.output)
+    stem = model_name if args.precision == "fp32" else f"{model_name}_{args.precision}"
+    graph = out / (f"{stem}.tflite" if args.format == "litert" else f"{model_name}.onnx")
+    return {"the exported model": graph, "its sidecar": graph.with_suffix(".json")}
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from movinet.files import check_outputs
+
     cfg = _load_config(args.config, args.override)  # optional: weights carry their model and preprocessing
     model_name = cfg.model.name if cfg else None
+    check_outputs({"-c": args.config, "-w": args.params}, _export_outputs(args, model_name))
     if args.format == "litert":
         from movinet.engine.config import eval_data_config
         from movinet.export.litert import export_litert_from_weights
@@ -235,42 +272,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if print_results(results, top_k=args.top_k, json_lines=args.json) else 0
 
 
-def cmd_stream(args: argparse.Namespace) -> int:
-    from movinet.inference.backends import load_predictor
-    from movinet.inference.stream import run_stream
+def _fps_option(fps: float | None) -> float | None:
+    """`--fps` of `stream` and `serve`, through the one rate check (`movinet.limits.check_rate`)."""
+    from movinet.limits import check_rate
 
-    cfg = _load_config(args.config, args.override)
+    try:
+        return check_rate(fps, "--fps") if fps is not None else None
+    except ValueError as error:
+        raise ValueError(f"{error}; leave --fps out to use the rate the model was trained at (5 fps for the "
+                         "official stream models)") from None
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from movinet.files import check_outputs
+    from movinet.inference.backends import load_predictor
+    from movinet.inference.stream import annotation_format, run_stream
+
+    fps = _fps_option(args.fps)
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file X.onnx (a stream export) or -w WEIGHTS.safetensors of a stream model")
+    if args.annotate is not None:
+        annotation_format(args.annotate)
+    input_file = None if args.input.isdigit() or "://" in args.input else args.input  # cameras and URLs are no files
+    check_outputs({"--input": input_file, "the model": model_file, "--config": args.config},
+                  {"--json_out": None if args.json_out == "-" else args.json_out, "--annotate": args.annotate})
+    cfg = _load_config(args.config, args.override)
     predictor = load_predictor(model_file, use_gpu=args.use_gpu, num_threads=args.cpu_threads,
                                model_name=cfg.model.name if cfg else None, preprocessing=_config_preprocessing(cfg),
                                causal=cfg.model.causal if cfg else None)
     source = int(args.input) if args.input.isdigit() else args.input
-    summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=args.fps, chunk=args.chunk,
+    summary = run_stream(source, predictor=predictor, top_k=args.top_k, target_fps=fps, chunk=args.chunk,
                          max_frames=args.max_frames, json_out=args.json_out, annotate=args.annotate,
                          print_every=args.print_every)
     return {"error": 1, "interrupted": 130}.get(summary.ended, 0)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from movinet.inference.rates import check_frame_rate
     from movinet.serve.app import ServeSettings
     from movinet.serve.connection import StreamLimits
     from movinet.serve.server import serve
 
+    fps = _fps_option(args.fps)
     model_file = args.model_file or args.weights
     if model_file is None:
         raise ValueError("give --model_file OUT_DIR/<model>.onnx (a stream export) or -w WEIGHTS.safetensors "
                          "of a stream model")
-    check_frame_rate(args.fps, "--fps")
     settings = ServeSettings(max_streams=args.max_streams, max_streams_per_client=args.max_streams_per_client,
                              max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, top_k=args.top_k,
                              max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                              upload_timeout_s=args.upload_timeout,
                              streams=StreamLimits(idle_timeout_s=args.idle_timeout))
     serve(model_file, host=args.host, port=args.port, settings=settings, use_gpu=args.use_gpu,
-          num_threads=args.threads, fps=args.fps, token=args.token, no_token=args.no_token,
+          num_threads=args.threads, fps=fps, token=args.token, no_token=args.no_token,
           allow_hosts=args.allow_host, allow_origins=args.allow_origin, log_level=args.log_level)
     return 0
 

@@ -27,12 +27,13 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from movinet.files import atomic_write_text, remove_stale_temp_files, temp_path
 
 TF_BASE_URL = "https://storage.googleapis.com/tf_model_garden/vision/movinet/"
 PADDLE_BASE_URL = "https://videotag.bj.bcebos.com/PaddleVideo-release2.3/"
@@ -132,10 +133,7 @@ def _read_manifest(cache: Path) -> dict[str, Any]:
 
 
 def _write_manifest(cache: Path, manifest: dict[str, Any]) -> None:
-    path = cache / "manifest.json"
-    tmp = path.with_name(f".manifest.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(cache / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _sha256(path: Path) -> str:
@@ -193,10 +191,10 @@ def download(url: str, dest: Path, *, model_name: str, release: Release, progres
             different from the release table's. `dest` is then untouched.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    remove_stale_temp_files(dest)  # what a killed download left
+    tmp = temp_path(dest)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb") as handle:
             try:
                 with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
                     length = response.headers.get("Content-Length")
@@ -253,7 +251,9 @@ def _convert(release: Release, src: Path, model_name: str, out: Path) -> Path:
 def _convert_atomically(release: Release, src: Path, model_name: str, target: Path) -> None:
     from movinet.weights import metadata_path
 
-    work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    remove_stale_temp_files(target)  # what a killed conversion left
+    work = temp_path(target)  # a folder: the weights and their sidecar are written there, then moved
+    work.mkdir()
     try:
         written = _convert(release, src, model_name, work / target.name)
         sidecar = metadata_path(written)

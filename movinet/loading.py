@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from movinet.models.registry import get_model_info
-from movinet.weights import ModelMetadata, WeightsError, describe_model, read_weights
+from movinet.weights import (
+    DamagedWeightsError,
+    ModelMetadata,
+    WeightsError,
+    describe_model,
+    metadata_path,
+    read_weights,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -81,14 +89,50 @@ def _resolve_source(weights: str | os.PathLike, model_name: str | None) -> Path:
 
 def read_model_file(weights: str | os.PathLike, *,
                     model_name: str | None = None) -> tuple[dict[str, torch.Tensor], ModelMetadata]:
-    """The tensors and metadata of any weights `load_model` accepts, each file read once."""
+    """The tensors and metadata of any weights `load_model` accepts, each file read once.
+
+    A cached release that turns out damaged (a disk that filled up, a copy cut short) is deleted
+    and fetched again once, with a warning naming it, instead of failing every later run.
+    """
     path = _resolve_source(weights, model_name)
     if path.suffix == ".pt":
         return _read_checkpoint(path)
     if path.suffix == ".pdparams":
         return _read_pdparams(path, model_name)
+    try:
+        return _read_ours(path)
+    except DamagedWeightsError as error:
+        if str(weights) not in RELEASE_NAMES:
+            raise
+        log.warning("the cached release %s is damaged (%s); deleting it and fetching it again", path, error)
+        path.unlink(missing_ok=True)
+        metadata_path(path).unlink(missing_ok=True)
+        return _read_ours(_resolve_source(weights, model_name))
+
+
+def _read_ours(path: Path) -> tuple[dict[str, torch.Tensor], ModelMetadata]:
     tensors, raw = read_weights(path)
     return tensors, ModelMetadata.from_dict(raw, str(path))
+
+
+def _check_shapes(build: Callable[[], MoViNet], tensors: dict[str, torch.Tensor], weights: str | os.PathLike,
+                  meta: ModelMetadata) -> None:
+    """Every tensor of the file must have the shape the metadata's model gives it; checked on a
+    model built on the "meta" device, before the real one is allocated.
+
+    Raises:
+        WeightsError: naming the first tensor that differs, and what its metadata says.
+    """
+    import torch
+
+    with torch.device("meta"):
+        expected = build().state_dict()
+    for key, tensor in tensors.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise WeightsError(
+                f"{weights}: tensor {key!r} has shape {list(tensor.shape)}, but the file's metadata ({meta.name}, "
+                f"{meta.num_classes} classes) needs {list(expected[key].shape)}; the file is damaged or its "
+                "metadata was edited: write it again with movinet")
 
 
 def load_model(weights: str | os.PathLike, *, model_name: str | None = None, causal: bool | None = None,
@@ -120,9 +164,13 @@ def load_model(weights: str | os.PathLike, *, model_name: str | None = None, cau
     if causal is not None and causal != meta.causal:
         meta = replace(meta, causal=causal,
                        preprocessing=meta.preprocessing.for_causality(causal, get_model_info(meta.name).family))
-    model = build_model(get_model_info(meta.name), num_classes=meta.num_classes, dropout=dropout,
-                        stochastic_depth=stochastic_depth, causal=meta.causal,
-                        se_hidden_channels=meta.se_hidden_channels)
+    def build() -> MoViNet:
+        return build_model(get_model_info(meta.name), num_classes=meta.num_classes, dropout=dropout,
+                           stochastic_depth=stochastic_depth, causal=meta.causal,
+                           se_hidden_channels=meta.se_hidden_channels)
+
+    _check_shapes(build, tensors, weights, meta)
+    model = build()
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise WeightsError(f"{weights} does not fit {meta.name}: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from movinet.data.preprocessing import Preprocessing
 from movinet.files import atomic_write_bytes, atomic_write_text
+from movinet.limits import MAX_CLASSES, MAX_LABEL_CHARS, check_count
 from movinet.models.registry import get_model_info
 
 if TYPE_CHECKING:
@@ -37,6 +38,16 @@ FORMAT_VERSION = 2  # 2: preprocessing says `preset`, sampling "even" (1: `resiz
 
 class WeightsError(ValueError):
     """A weight file is unreadable, or made for another model."""
+
+
+class DamagedWeightsError(WeightsError):
+    """One of our own weights files that cannot be read: truncated or corrupt."""
+
+
+# Per-layer SE widths: the widest MoViNet layer has a few thousand channels.
+_MAX_CHANNELS = 65_536
+# The safetensors header (JSON) of a MoViNet is a few hundred KB; its own limit is 100 MB.
+_MAX_HEADER_BYTES = 100 << 20
 
 
 @dataclass(frozen=True)
@@ -73,20 +84,57 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> ModelMetadata:
-        """Read the metadata of a weights file (`where` names it in errors)."""
+        """Read the metadata of a weights file (`where` names it in errors).
+
+        Every value is checked before it sizes anything (`movinet.limits`): class count, labels,
+        SE widths and the preprocessing record.
+
+        Raises:
+            WeightsError: a missing or malformed field; the message names `where` and the field.
+        """
+        if not isinstance(data, dict):
+            raise WeightsError(f"{where}: its metadata must be a JSON object, got {type(data).__name__}; re-save it "
+                               "with movinet")
         name = data.get("model_name")
         if not isinstance(name, str):
             raise WeightsError(f"{where} has no model name in its metadata; re-save it with movinet")
-        info = get_model_info(name)
-        prep = data.get("preprocessing")
-        causal = bool(data.get("causal", info.causal))
-        return cls(
-            name=name, num_classes=int(data.get("num_classes") or info.num_classes), causal=causal,
-            labels=data.get("labels"), se_hidden_channels=data.get("se_hidden_channels") or None,
-            preprocessing=(Preprocessing.from_dict(prep) if prep else Preprocessing.from_model(info)).for_causality(
-                causal, info.family),
-            source=data.get("source"),
-        )
+        try:
+            info = get_model_info(name)
+            num_classes = check_count(data.get("num_classes") or info.num_classes, "num_classes", MAX_CLASSES)
+            labels = check_labels(data.get("labels"), num_classes)
+            se_hidden = data.get("se_hidden_channels") or None
+            if se_hidden is not None:
+                if not isinstance(se_hidden, list):
+                    raise ValueError(f"se_hidden_channels must be a list of channel counts, got {type(se_hidden).__name__}")
+                se_hidden = [check_count(width, "se_hidden_channels", _MAX_CHANNELS) for width in se_hidden]
+            causal = data.get("causal", info.causal)
+            if not isinstance(causal, bool):
+                raise ValueError(f"causal must be true or false, got {causal!r}")
+            prep = data.get("preprocessing")
+            preprocessing = Preprocessing.from_dict(prep) if prep is not None else Preprocessing.from_model(info)
+        except ValueError as error:
+            raise WeightsError(f"{where}: {error}") from None
+        return cls(name=name, num_classes=num_classes, causal=causal, labels=labels, se_hidden_channels=se_hidden,
+                   preprocessing=preprocessing.for_causality(causal, info.family),
+                   source=data.get("source") if isinstance(data.get("source"), str) else None)
+
+
+def check_labels(labels: Any, num_classes: int) -> list[str] | None:
+    """Class names read from a file: None, or `num_classes` strings of bounded length.
+
+    Raises:
+        ValueError: anything else, saying what is wrong.
+    """
+    if labels is None:
+        return None
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise ValueError(f"labels must be a list of class names (strings), got {type(labels).__name__}")
+    if len(labels) != num_classes:
+        raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+    long = next((label for label in labels if len(label) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise ValueError(f"a label is {len(long)} characters long (at most {MAX_LABEL_CHARS})")
+    return list(labels)
 
 
 def describe_model(model: MoViNet, name: str, *, labels: list[str] | None = None,
@@ -143,9 +191,35 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             header = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError, ValueError) as error:
+        if written_by_movinet(path):
+            raise DamagedWeightsError(f"{path} is a movinet weights file but it is damaged (truncated or corrupt: "
+                                      f"{error}); write it again (re-run the step that made it) or copy it "
+                                      "again") from None
         raise WeightsError(f"{path} is not a readable safetensors file ({error}); convert foreign checkpoints "
                            "first with `movinet convert tf|paddle`") from None
     if FORMAT not in header:
         raise WeightsError(f"{path} has no movinet metadata; it was not written by movinet "
                            "(use `movinet convert` for TF or PaddleVideo checkpoints)")
-    return tensors, json.loads(header[FORMAT])
+    try:
+        return tensors, json.loads(header[FORMAT])
+    except (ValueError, RecursionError) as error:
+        raise DamagedWeightsError(f"{path}: its movinet metadata is not readable JSON ({type(error).__name__}); "
+                                  "write the file again with movinet") from None
+
+
+def written_by_movinet(path: Path) -> bool:
+    """Whether a file that does not read as safetensors was written by movinet: its header still
+    names our metadata, or the `.json` beside it is ours."""
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            head = handle.read(min(length, _MAX_HEADER_BYTES))
+    except OSError:
+        head = b""
+    if f'"{FORMAT}"'.encode() in head:
+        return True
+    try:
+        sidecar = json.loads(metadata_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(sidecar, dict) and sidecar.get("format") == FORMAT

@@ -31,6 +31,13 @@ def fixture_path(*parts: str) -> Path:
     return path
 
 
+def one_line_error(capsys) -> str:
+    """What a command printed on stderr, asserted to be one line (a CLI error, never a traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
 def perturb_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every parameter and BN statistic a non-trivial, seeded value, in place.
 

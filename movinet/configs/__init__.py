@@ -69,8 +69,8 @@ def resolve_config(path: str | os.PathLike[str]) -> Path:
         FileNotFoundError: neither exists; the message lists the packaged names.
     """
     given = Path(path).expanduser()
-    if given.is_file():
-        return given
+    if given.is_file() or (given.exists() and not given.is_dir()):
+        return given  # a FIFO or a device too: the loader says it is not a regular file
     if given.is_dir():
         raise IsADirectoryError(f"config {given} is a directory; pass a YAML file, e.g. {given}/demo.yaml")
     found = _packaged_name(given.name)

@@ -591,13 +591,29 @@ def _is_tarball(path: Path) -> bool:
         return False
 
 
-def _safe_extract(tarball: Path, dest: Path) -> None:
-    """Extract the regular files and directories of ``tarball`` under ``dest``.
+# A5 stream, the largest MoViNet, is ~130 MB of float32 weights: a release tarball's checkpoint
+# files stay far below this. Larger member sizes (a decompression bomb) are refused before writing.
+MAX_EXTRACT_BYTES = 2 << 30
 
-    Rejects absolute member names, ``..`` components and links, and skips nothing silently: any
-    other member type (device, fifo) is rejected too. Files are written by this function rather than
-    ``TarFile.extract`` so permissions and owners from the archive are never applied.
+
+def _is_checkpoint_member(name: str) -> bool:
+    """The files a TF checkpoint consists of: `checkpoint`, `<prefix>.index`, `<prefix>.data-*`."""
+    base = name.rsplit("/", 1)[-1]
+    return base == "checkpoint" or base.endswith(".index") or bool(_DATA_SUFFIX.search(base))
+
+
+def _safe_extract(tarball: Path, dest: Path, max_bytes: int | None = None) -> None:
+    """Extract the checkpoint files of ``tarball`` (``checkpoint``, ``*.index``, ``*.data-*``) under
+    ``dest``; every other member is only checked, never written.
+
+    Rejects absolute member names, ``..`` components and links, and any other member type (device,
+    fifo). The checkpoint files may hold at most ``max_bytes`` in all: the sizes in the member
+    headers are checked before each file is written, so an archive that would expand past the cap
+    writes at most that much. Files are written by this function rather than ``TarFile.extract``
+    so permissions and owners from the archive are never applied.
     """
+    max_bytes = MAX_EXTRACT_BYTES if max_bytes is None else max_bytes
+    written = 0
     try:
         archive = tarfile.open(tarball)
     except (tarfile.TarError, OSError) as e:
@@ -614,14 +630,20 @@ def _safe_extract(tarball: Path, dest: Path) -> None:
                     raise CheckpointError(f"{tarball}: refusing link member {name!r} -> {member.linkname!r}")
                 target = dest.joinpath(*parts) if parts else dest
                 if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                elif member.isfile():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    src = archive.extractfile(member)
-                    with src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                else:
+                    continue  # a file's folders are made when the file is written
+                if not member.isfile():
                     raise CheckpointError(f"{tarball}: refusing special member {name!r}")
+                if not _is_checkpoint_member(name):
+                    continue
+                written += member.size
+                if written > max_bytes:
+                    raise CheckpointError(f"{tarball}: its checkpoint files hold more than {max_bytes >> 20} MiB "
+                                          "(a MoViNet checkpoint is a few hundred MB at most); refusing to extract "
+                                          "it: is it the right archive?")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = archive.extractfile(member)
+                with src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
             if isinstance(e, CheckpointError):
                 raise

@@ -27,10 +27,16 @@ import torch
 from torch.utils.data import Dataset
 
 from movinet.data.config import DataConfig, SamplingConfig
-from movinet.data.preprocessing import EvaluationViews, Preprocessing
+from movinet.data.preprocessing import DECODE_OVERSAMPLE, EvaluationViews, Preprocessing
 from movinet.data.sampling import clip_indices, segment_indices
 from movinet.data.transforms import build_train_transform
-from movinet.data.video import VIDEO_EXTENSIONS, VideoDecodeError, open_video, read_frame_folder
+from movinet.data.video import (
+    VIDEO_EXTENSIONS,
+    CorruptVideoWarning,
+    VideoDecodeError,
+    open_video,
+    read_frame_folder,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -171,7 +177,7 @@ def read_list_file(
     root_path = Path(root)
     samples: list[Sample] = []
     problems: list[str] = []
-    with open(list_path, encoding="utf-8") as handle:
+    with open(list_path, encoding="utf-8-sig") as handle:  # -sig: lists saved with a byte-order mark
         for line_number, raw in enumerate(handle, start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -197,7 +203,8 @@ def read_labels_file(path: str | os.PathLike[str]) -> list[str]:
     labels_path = Path(path)
     if not labels_path.is_file():
         raise FileNotFoundError(f"labels file not found: {labels_path}")
-    names = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # utf-8-sig: editors on Windows save with a byte-order mark, which would become part of class 0's name.
+    names = [line.strip() for line in labels_path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not names:
         raise ValueError(f"labels file {labels_path} has no class names")
     return names
@@ -286,10 +293,14 @@ class TrainingClips:
         sampling: Frame sampling settings (`mode`, `num_frames`, `temporal_stride`).
         transform: `(clip uint8 (T, H, W, 3), rng) -> Tensor (3, T, H, W)`, e.g. from
             `build_train_transform`.
+        decode_short_side: frames are scaled down as they are decoded so their shorter side is
+            at most this (None: the source's size); `build_clips` sets `DECODE_OVERSAMPLE` times the
+            transform's largest size.
     """
 
     sampling: SamplingConfig
     transform: Callable[[np.ndarray, np.random.Generator], torch.Tensor]
+    decode_short_side: int | None = None
 
     def __post_init__(self) -> None:
         _validate_sampling(self.sampling)
@@ -314,6 +325,8 @@ class VideoClipDataset(Dataset):
         "num_skipped": 1 when the requested sample is unreadable, else 0; summed over an epoch,
             each unreadable file counts once.
         "unreadable": "PATH: reason" of the requested sample when it is unreadable, else "".
+        "damaged": the corrupt-stretch warning of the sample returned when it was read with one
+            (`CorruptVideoWarning`), else "".
 
     Randomness comes from a generator seeded with (seed, epoch, index), so an epoch is the same
     whatever the number of DataLoader workers. Call `set_epoch` before each epoch (with
@@ -329,6 +342,8 @@ class VideoClipDataset(Dataset):
         class_names: Optional names, index = label.
         num_classes: Optional class count (defaults to len(class_names) or max label + 1).
         split: Name of the split in error messages ("train", "val", "test").
+        warn: warn (`SkippedSampleWarning`, `CorruptVideoWarning`) about unreadable and damaged
+            samples; off when the caller reports them from the items (training logs each once).
     """
 
     def __init__(
@@ -342,6 +357,7 @@ class VideoClipDataset(Dataset):
         class_names: Sequence[str] | None = None,
         num_classes: int | None = None,
         split: str = "dataset",
+        warn: bool = True,
     ) -> None:
         if not samples:
             raise ValueError("VideoClipDataset needs at least one sample")
@@ -365,6 +381,8 @@ class VideoClipDataset(Dataset):
         # Samples found unreadable in this process (each DataLoader worker has its own copy), so a
         # run of bad files is decoded once, not once per item that walks past it.
         self._unreadable: dict[int, str] = {}
+        self._damaged: dict[int, str] = {}  # the corrupt-stretch warning of samples read with one
+        self.warn = warn
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -394,11 +412,17 @@ class VideoClipDataset(Dataset):
             return self.clips.sample_indices(num_frames, rng)
         return self.clips.sample_indices(num_frames)
 
+    def _decode_short_side(self) -> int | None:
+        if isinstance(self.clips, TrainingClips):
+            return self.clips.decode_short_side
+        return self.clips.preprocessing.decode_short_side  # the one `predict` decodes with
+
     def _read(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        cap = self._decode_short_side()
         if self.reader == "frames":
             indices = self._frame_indices(sample.num_frames, rng)
-            return indices, read_frame_folder(sample.path, indices.reshape(-1), self.suffix)
-        with open_video(sample.path) as video:
+            return indices, read_frame_folder(sample.path, indices.reshape(-1), self.suffix, max_short_side=cap)
+        with open_video(sample.path, max_short_side=cap) as video:
             indices = self._frame_indices(video.num_frames, rng)
             return indices, video.read_frames(indices.reshape(-1))
 
@@ -410,17 +434,33 @@ class VideoClipDataset(Dataset):
             return self.clips.transform(clips[0], rng)
         return torch.from_numpy(self.clips.transform(clips))
 
+    def _load_noting_damage(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        """`load`, keeping the corrupt-stretch warnings of the read in `self._damaged[index]` (the
+        item carries them, so a training loop with worker processes can log them); they are still
+        warned here unless `warn` is off."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            video = self.load(index, rng)
+        for warning in caught:
+            if issubclass(warning.category, CorruptVideoWarning):
+                self._damaged[index] = str(warning.message)
+                if not self.warn:
+                    continue
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return video
+
     def _try_load(self, index: int, rng: np.random.Generator) -> torch.Tensor | None:
         """`load`, or None (remembered, warned once per process) when the sample is unreadable."""
         if index in self._unreadable:
             return None
         try:
-            return self.load(index, rng)
+            return self._load_noting_damage(index, rng)
         except (VideoDecodeError, OSError) as error:
             path, reason = str(self.samples[index].path), str(error)
             self._unreadable[index] = reason if reason.startswith(path) else f"{path}: {reason}"
-            warnings.warn(f"skipping unreadable sample {index} ({self._unreadable[index]})", SkippedSampleWarning,
-                          stacklevel=3)
+            if self.warn:
+                warnings.warn(f"skipping unreadable sample {index} ({self._unreadable[index]})", SkippedSampleWarning,
+                              stacklevel=3)
             return None
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int | str]:
@@ -437,6 +477,7 @@ class VideoClipDataset(Dataset):
                 "index": current,
                 "num_skipped": int(offset > 0),
                 "unreadable": self._unreadable.get(index, "") if offset > 0 else "",
+                "damaged": self._damaged.get(current, ""),
             }
         raise self._no_readable_sample()
 
@@ -516,12 +557,15 @@ def build_clips(cfg: DataConfig, split: str) -> TrainingClips | EvaluationViews:
     """How a split's items are made: random augmented clips for "train", the preprocessing record's
     views for "val" / "test" (see `build_dataset`)."""
     if split == "train":
-        return TrainingClips(cfg.sampling, build_train_transform(cfg.transform))
+        largest = max(cfg.transform.short_size, cfg.transform.crop_size)
+        return TrainingClips(cfg.sampling, build_train_transform(cfg.transform),
+                             decode_short_side=DECODE_OVERSAMPLE * largest)
     return EvaluationViews(Preprocessing.from_data_config(cfg), clips=cfg.sampling.test_num_clips,
                            crops=cfg.transform.test_num_crops)
 
 
-def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 0) -> VideoClipDataset:
+def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 0,
+                  warn: bool = True) -> VideoClipDataset:
     """The dataset of one split, as the config describes it.
 
     Args:
@@ -531,6 +575,7 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
             record `Preprocessing.from_data_config(cfg)`, in `test_num_clips` x `test_num_crops` views).
         num_classes: Classes of the model; labels are checked against it.
         seed: Base seed for sampling and augmentation.
+        warn: warn about unreadable and damaged samples (see `VideoClipDataset`).
 
     Returns:
         A `VideoClipDataset` with `.class_names` (list, or None when the list format has no
@@ -569,4 +614,5 @@ def build_dataset(cfg: DataConfig, split: str, *, num_classes: int, seed: int = 
         class_names=class_names,
         num_classes=num_classes,
         split=split,
+        warn=warn,
     )

@@ -19,11 +19,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from movinet.data.datasets import scan_class_folders
+from movinet.data.datasets import Sample, read_labels_file, scan_class_folders
 from movinet.data.video import VideoDecodeError, open_video
-from movinet.files import atomic_write_text
+from movinet.files import atomic_write_text, check_outputs
 
-__all__ = ["ExtractionSummary", "extract_frames", "write_video_list"]
+__all__ = ["ExtractionSummary", "class_folder_samples", "extract_frames", "labels_path_for", "write_video_list"]
 
 FRAME_SUFFIX = "img_{:05}.jpg"
 
@@ -117,7 +117,8 @@ def extract_frames(
         out_root: Output root; frames go to `out_root/<video_stem>/img_00001.jpg ...`.
         list_out: Frame list to write; lines `frame_dir num_frames label`, frame_dir relative to
             out_root (so use out_root as `data.root`).
-        labels_out: Class names file for folder input (default `out_root/labels.txt`).
+        labels_out: Class names file for folder input (default `out_root/labels.txt`); an
+            existing one fixes the class indices and is not rewritten (`class_folder_samples`).
         short_size: Resize so the shorter side is this (aspect kept); None keeps the native size.
         quality: JPEG quality.
         num_workers: Parallel processes.
@@ -129,9 +130,12 @@ def extract_frames(
     out = Path(out_root)
     labels_path = None
     if isinstance(videos, (str, os.PathLike)):
-        samples, class_names = scan_class_folders(videos)
+        labels_path = Path(labels_out) if labels_out else out / "labels.txt"
+        check_outputs({}, {"the list": list_out, "the labels file": labels_path})
+        samples, new_labels = class_folder_samples(videos, labels_path)
+        if new_labels is not None:
+            _write_lines(labels_path, new_labels)
         pairs = [(sample.path, sample.label) for sample in samples]
-        labels_path = _write_lines(Path(labels_out) if labels_out else out / "labels.txt", class_names)
     else:
         pairs = [(Path(path), int(label)) for path, label in videos]
     stems = _unique_stems([path for path, _ in pairs])
@@ -184,18 +188,52 @@ def write_video_list(
     Args:
         root: `<root>/<class_name>/<video>` tree; labels are the sorted class names.
         list_out: List file to write.
-        labels_out: Class names file (default: `labels.txt` next to `list_out`).
+        labels_out: Class names file (default: `labels.txt` next to `list_out`). An existing one
+            fixes the class indices and is never rewritten; a class it lacks is refused.
         relative_to: Paths in the list are relative to this folder (default `root`); use the
             folder you will give as `data.root`.
 
     Returns:
         (list path, labels path).
     """
-    samples, class_names = scan_class_folders(root)
     base = Path(relative_to) if relative_to is not None else Path(root)
     list_path = Path(list_out)
-    labels_path = Path(labels_out) if labels_out else list_path.with_name("labels.txt")
+    labels_path = labels_path_for(list_path, labels_out)
+    check_outputs({}, {"the list": list_path, "the labels file": labels_path})
+    samples, new_labels = class_folder_samples(root, labels_path)
     lines = [f"{os.path.relpath(sample.path, base)} {sample.label}" for sample in samples]
     _write_lines(list_path, lines)
-    _write_lines(labels_path, class_names)
+    if new_labels is not None:
+        _write_lines(labels_path, new_labels)
     return list_path, labels_path
+
+
+def labels_path_for(list_out: str | os.PathLike[str], labels_out: str | os.PathLike[str] | None = None) -> Path:
+    """The class-names file of `write_video_list`: `labels_out`, else `labels.txt` beside the list."""
+    return Path(labels_out) if labels_out else Path(list_out).with_name("labels.txt")
+
+
+def class_folder_samples(root: str | os.PathLike[str], labels_path: Path) -> tuple[list[Sample], list[str] | None]:
+    """The samples of a folder-per-class tree, labelled by the class-names file `labels_path`.
+
+    An existing labels file fixes the class indices (a val split missing a class keeps the
+    train split's numbers) and is never rewritten; a folder it does not name is refused. Without
+    one, the sorted folder names are the classes.
+
+    Returns:
+        (samples, the class names to write as `labels_path`, or None when it exists and is kept).
+
+    Raises:
+        ValueError: a class folder the existing labels file does not name.
+    """
+    if not labels_path.exists():
+        return scan_class_folders(root)
+    known = read_labels_file(labels_path)
+    folders = sorted(entry.name for entry in Path(root).iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    unknown = [name for name in folders if name not in known]
+    if unknown:
+        raise ValueError(
+            f"{labels_path} does not name the classes {unknown[:5]} of {root}: an existing labels file fixes the "
+            "class indices of every list made beside it and is never rewritten. Add the new classes at its end "
+            "(keeping the order), or write the list elsewhere (--list OTHER_DIR/list.txt)")
+    return scan_class_folders(root, known)[0], None

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from movinet.data.config import DataConfig, evaluation_sampling
+from movinet.limits import MAX_FRAMES, MAX_SIDE, MAX_STRIDE, LimitError, check_count, check_rate
 from movinet.data.sampling import clip_indices, segment_indices
 from movinet.data.transforms import (
     IMAGENET_MEAN,
@@ -61,6 +62,10 @@ UNIT_STD = (1.0, 1.0, 1.0)
 OFFICIAL_STREAM_FPS = 5.0
 # A Kinetics clip lasts 10 s: a model trained on T-frame clips saw T / 10 frames per second.
 KINETICS_CLIP_SECONDS = 10.0
+# Frames are scaled down as they are decoded to at most this many times the model's resize (its
+# shorter side): the resize that follows still shrinks, so it still antialiases, and the memory of
+# a clip follows the model's input whatever the source's resolution (an 8K frame is 100 MB in RGB).
+DECODE_OVERSAMPLE = 2
 
 PRESETS = ("tf", "paddle")
 SAMPLINGS = ("segments", "clips", "even")
@@ -108,14 +113,29 @@ class Preprocessing:
                                      ("normalize", self.normalize, NORMALIZATIONS)):
             if value not in choices:
                 raise PreprocessingError(f"{name} must be one of {choices}, got {value!r}")
-        if min(self.frames, self.height, self.width, self.resize, self.temporal_stride) < 1:
-            raise PreprocessingError(f"frames, height, width, resize and temporal_stride must be positive: {self}")
+        # Bounded before anything is allocated: these sizes come from files (weights, sidecars, configs).
+        for name, maximum in (("frames", MAX_FRAMES), ("height", MAX_SIDE), ("width", MAX_SIDE),
+                              ("resize", MAX_SIDE), ("temporal_stride", MAX_STRIDE)):
+            try:
+                check_count(getattr(self, name), f"preprocessing.{name}", maximum)
+            except LimitError as error:
+                raise PreprocessingError(str(error)) from None
         if self.height != self.width:
             raise PreprocessingError(f"only square crops are supported, got {self.height}x{self.width}")
         if self.resize < self.height:
             raise PreprocessingError(f"resize ({self.resize}) must be at least the crop size ({self.height})")
-        if self.stream_fps is not None and not self.stream_fps > 0:
-            raise PreprocessingError(f"stream_fps must be positive, got {self.stream_fps}")
+        if self.stream_fps is not None:
+            try:
+                check_rate(self.stream_fps, "preprocessing.stream_fps")
+            except LimitError as error:
+                raise PreprocessingError(str(error)) from None
+
+    @property
+    def decode_short_side(self) -> int:
+        """The longest shorter side frames are decoded at (`movinet.data.video.open_video`'s
+        `max_short_side`): `DECODE_OVERSAMPLE` times `resize`. `predict`, `test`, `stream` and
+        `serve` all decode with it, so they see the same pixels."""
+        return DECODE_OVERSAMPLE * self.resize
 
     @property
     def mean(self) -> tuple[float, float, float]:
@@ -195,26 +215,39 @@ class Preprocessing:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+    def from_dict(cls, data: dict[str, Any], where: str | None = None) -> Preprocessing:
         """Restore a record written by `to_dict` (also the files of movinet 0.1, which said
-        `resize_mode` and "clips" without a stride for what is now `preset` and "even")."""
+        `resize_mode` and "clips" without a stride for what is now `preset` and "even").
+
+        Args:
+            data: the stored record.
+            where: the file it was read from, named in errors.
+
+        Raises:
+            PreprocessingError: a missing field, or a value of the wrong type or out of range
+                (`movinet.limits`); the message names `where` and the field.
+        """
+        prefix = f"{where}: " if where else ""
+        if not isinstance(data, dict):
+            raise PreprocessingError(f"{prefix}preprocessing must be a mapping, got {type(data).__name__}")
         missing = [key for key in ("frames", "height", "width", "resize") if key not in data]
         if missing:
-            raise PreprocessingError(f"preprocessing lacks {missing}; got keys {sorted(data)}")
+            raise PreprocessingError(f"{prefix}preprocessing lacks {missing}; got keys {sorted(map(str, data))[:12]}")
         preset = data.get("preset") or {"fixed_ratio": "paddle", "short_side": "tf"}.get(data.get("resize_mode"), "tf")
         sampling, stride = data.get("sampling", "even"), data.get("temporal_stride")
         if sampling == "clips" and stride is None:
             sampling = "even"
         fps = data.get("stream_fps")
         try:
-            return cls(frames=int(data["frames"]), height=int(data["height"]), width=int(data["width"]),
-                       resize=int(data["resize"]), preset=preset, sampling=sampling,
-                       temporal_stride=int(stride or 1), normalize=data.get("normalize", "unit"),
-                       stream_fps=None if fps is None else float(fps))
+            sizes = {name: check_count(data[name], f"preprocessing.{name}", maximum)
+                     for name, maximum in (("frames", MAX_FRAMES), ("height", MAX_SIDE), ("width", MAX_SIDE),
+                                           ("resize", MAX_SIDE))}
+            return cls(**sizes, preset=preset, sampling=sampling,
+                       temporal_stride=check_count(stride or 1, "preprocessing.temporal_stride", MAX_STRIDE),
+                       normalize=data.get("normalize", "unit"),
+                       stream_fps=None if fps is None else check_rate(fps, "preprocessing.stream_fps"))
         except (TypeError, ValueError) as error:
-            if isinstance(error, PreprocessingError):
-                raise
-            raise PreprocessingError(f"unreadable preprocessing {data}: {error}") from None
+            raise PreprocessingError(f"{prefix}{error}") from None
 
     # -- the pipeline ---------------------------------------------------------------------------
 

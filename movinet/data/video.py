@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
@@ -24,6 +25,8 @@ from typing import Any
 import av
 import numpy as np
 from PIL import Image
+
+from movinet.limits import check_rate
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -108,17 +111,21 @@ def _ffmpeg_message(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, *, pipe_ok: bool = False) -> None:
     if not path.exists():
         raise VideoNotFoundError(f"video file not found: {path}")
     if path.is_dir():
         raise VideoDecodeError(f"{path} is a directory, not a video file")
+    if pipe_ok and stat.S_ISFIFO(path.stat().st_mode):
+        return  # a stream may come through a named pipe
+    if not path.is_file():
+        raise VideoDecodeError(f"{path} is not a regular file (a FIFO, device or socket); pass a video file")
     if path.stat().st_size == 0:
         raise VideoDecodeError(f"video file {path} is empty (0 bytes); re-download or re-encode it")
 
 
-def _open_container(path: Path, options: dict[str, str] | None = None) -> Any:
-    _check_file(path)
+def _open_container(path: Path, options: dict[str, str] | None = None, *, pipe_ok: bool = False) -> Any:
+    _check_file(path, pipe_ok=pipe_ok)
     try:
         return av.open(str(path), container_options=options or {})
     except av.FFmpegError as error:
@@ -136,6 +143,33 @@ def _first_video_stream(container: Any, name: str) -> Any:
     return container.streams.video[0]
 
 
+# Frame-threaded decoding keeps about two source-size frames per thread: at 8K that is ~100 MB a
+# thread, and FFmpeg's automatic count is one thread per core (plus one). Below this budget the
+# automatic count is kept; above it, fewer threads decode, so memory does not grow with the
+# resolution times the cores.
+_DECODER_BUDGET_BYTES = 256 << 20
+_FFMPEG_MAX_AUTO_THREADS = 16  # what FFmpeg's own automatic count stops at
+
+
+def decoder_threads(requested: int, width: int, height: int) -> int:
+    """Decoder threads for a `width` x `height` stream: `requested` when given (> 0); else 0
+    (FFmpeg's automatic count, one per core) unless that many threads' frames would pass
+    `_DECODER_BUDGET_BYTES`, then as many as fit (at least one)."""
+    if requested > 0:
+        return requested
+    per_thread = 2 * width * height * 3 // 2  # two YUV 4:2:0 frames
+    by_budget = _DECODER_BUDGET_BYTES // max(per_thread, 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    automatic = min(cores + 1, _FFMPEG_MAX_AUTO_THREADS)
+    return 0 if by_budget >= automatic else max(1, by_budget)
+
+
+def _configure_decoder(stream: Any, threads: int) -> None:
+    codec = stream.codec_context
+    stream.thread_type = "AUTO"
+    stream.thread_count = decoder_threads(threads, int(codec.width or 0), int(codec.height or 0))
+
+
 def _stream_rate(stream: Any) -> Fraction | None:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate is not None and rate > 0:
@@ -143,10 +177,26 @@ def _stream_rate(stream: Any) -> Fraction | None:
     return None
 
 
-def _to_rgb(frame: Any) -> np.ndarray:
-    # swscale converts every pixel format (gray, yuv444p, odd sizes, 10-bit ...) to packed RGB24.
+def scaled_size(width: int, height: int, max_short_side: int | None) -> tuple[int, int]:
+    """(width, height) of a frame whose shorter side is brought down to `max_short_side`, aspect
+    kept; unchanged when it is already no longer (or no cap is given)."""
+    short = min(width, height)
+    if max_short_side is None or short <= max_short_side:
+        return width, height
+    if width <= height:
+        return max_short_side, max(1, round(height * max_short_side / width))
+    return max(1, round(width * max_short_side / height)), max_short_side
+
+
+def _to_rgb(frame: Any, max_short_side: int | None = None) -> np.ndarray:
+    # swscale converts every pixel format (gray, yuv444p, odd sizes, 10-bit ...) to packed RGB24,
+    # and scales in the same pass: a 4K frame becomes a few hundred pixels before any RGB copy of it
+    # exists, so memory follows the model's input, not the source's resolution.
     # reformat() then to_ndarray() gives the same pixels ~10x faster than to_ndarray(format=...).
-    return frame.reformat(format="rgb24").to_ndarray()
+    width, height = scaled_size(frame.width, frame.height, max_short_side)
+    if (width, height) == (frame.width, frame.height):
+        return frame.reformat(format="rgb24").to_ndarray()
+    return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
 
 
 _FRAME_COUNTS: dict[tuple[str, int, int], int] = {}
@@ -163,7 +213,9 @@ class VideoReader:
 
     Args:
         path: Video file.
-        threads: Decoder threads; 0 lets FFmpeg choose (one per core).
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
+        max_short_side: Frames whose shorter side is longer are scaled down to it as they are
+            decoded (area interpolation, aspect kept); None decodes at the source's size.
         ffmpeg_options: FFmpeg format options of every opening of the file (see `open_video`).
 
     Raises:
@@ -172,10 +224,11 @@ class VideoReader:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, threads: int = 0,
-                 ffmpeg_options: dict[str, str] | None = None) -> None:
+                 ffmpeg_options: dict[str, str] | None = None, max_short_side: int | None = None) -> None:
         self.path = Path(path)
         self._threads = threads
         self._ffmpeg_options = ffmpeg_options
+        self.max_short_side = max_short_side
         self._container = _open_container(self.path, ffmpeg_options)
         self._stream = _first_video_stream(self._container, str(self.path))
         self._configure_stream(self._stream)
@@ -199,8 +252,7 @@ class VideoReader:
             raise VideoDecodeError(f"{self.path}: the video stream has no frame size; the file is corrupt")
 
     def _configure_stream(self, stream: Any) -> None:
-        stream.thread_type = "AUTO"
-        stream.thread_count = self._threads
+        _configure_decoder(stream, self._threads)
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -293,13 +345,16 @@ class VideoReader:
         self._rewind()
         before = self.damage.snapshot()
         for frame in self._decode():
-            yield _to_rgb(frame)
+            yield self._rgb(frame)
         self._warn_damage(before)
 
     def _warn_damage(self, before: tuple[int, int, int]) -> None:
         message = _damage_message(str(self.path), before, self.damage.snapshot())
         if message is not None:
             warnings.warn(message, CorruptVideoWarning, stacklevel=3)
+
+    def _rgb(self, frame: Any) -> np.ndarray:
+        return _rgb_or_error(frame, str(self.path), self.max_short_side)
 
     def _uses_timestamps(self) -> bool:
         return self._timestamps_ok
@@ -396,10 +451,10 @@ class VideoReader:
                     return False
                 # Only reached for variable-frame-rate files: no frame has exactly this index, so
                 # the frame on screen at that time stands in.
-                found[group[position]] = _to_rgb(held[1])
+                found[group[position]] = self._rgb(held[1])
                 position += 1
             if position < len(group) and group[position] == index:
-                found[index] = _to_rgb(frame)
+                found[index] = self._rgb(frame)
                 position += 1
             if position == len(group):
                 return True
@@ -418,7 +473,7 @@ class VideoReader:
                 f"{self.path}: frame {missing[-1]} was wanted and the container says {self.num_frames} "
                 f"frames, but decoding ends {reached}; the file is probably truncated"
             )
-        last_frame = _to_rgb(held[1])
+        last_frame = self._rgb(held[1])
         for index in missing:
             found[index] = last_frame
 
@@ -433,13 +488,15 @@ def _split_at_gaps(sorted_indices: list[int], max_gap: int) -> list[list[int]]:
     return groups
 
 
-def open_video(path: str | os.PathLike[str], *, threads: int = 0,
-               ffmpeg_options: dict[str, str] | None = None) -> VideoReader:
+def open_video(path: str | os.PathLike[str], *, threads: int = 0, ffmpeg_options: dict[str, str] | None = None,
+               max_short_side: int | None = None) -> VideoReader:
     """Opens a video file for random frame access (threaded decoding).
 
     Args:
         path: Video file (any container/codec FFmpeg reads).
-        threads: Decoder threads; 0 = FFmpeg's choice.
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
+        max_short_side: Scale frames down as they are decoded so their shorter side is at most
+            this (`Preprocessing.decode_short_side`); None keeps the source's size.
         ffmpeg_options: FFmpeg format options of the file's opening, e.g. {"protocol_whitelist":
             "file", "format_whitelist": "mov,mp4,..."} (an untrusted upload may open nothing else).
 
@@ -450,7 +507,7 @@ def open_video(path: str | os.PathLike[str], *, threads: int = 0,
         VideoNotFoundError: The file does not exist.
         VideoDecodeError: Empty, truncated, not a video, or no video stream.
     """
-    return VideoReader(path, threads=threads, ffmpeg_options=ffmpeg_options)
+    return VideoReader(path, threads=threads, ffmpeg_options=ffmpeg_options, max_short_side=max_short_side)
 
 
 # -- streaming -------------------------------------------------------------------------------------
@@ -486,7 +543,7 @@ def _open_source(source: str | int, options: dict[str, str] | None, timeout: flo
         except (av.FFmpegError, OSError) as error:
             raise VideoDecodeError(f"cannot open stream {text}: {_ffmpeg_message(error)}") from error
     path = Path(text)
-    return _open_container(path), str(path)
+    return _open_container(path, pipe_ok=True), str(path)
 
 
 def iter_frames(
@@ -496,6 +553,7 @@ def iter_frames(
     options: dict[str, str] | None = None,
     timeout: float = 10.0,
     threads: int = 0,
+    max_short_side: int | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Streams frames from a file, a camera or a network URL, decoding one frame at a time.
 
@@ -506,32 +564,33 @@ def iter_frames(
             k / target_fps) is the first source frame at or after that time.
         options: FFmpeg options for the device or protocol (e.g. {"video_size": "640x480"}).
         timeout: Seconds to wait for a network stream.
-        threads: Decoder threads; 0 = FFmpeg's choice.
+        threads: Decoder threads; 0: one per core, fewer for very large frames (`decoder_threads`).
+        max_short_side: Scale frames down as they are decoded so their shorter side is at most
+            this; None keeps the source's size.
 
     Yields:
         (timestamp, frame): seconds since the first frame, and an (H, W, 3) uint8 RGB array.
 
     Raises:
         VideoNotFoundError, VideoDecodeError: The source cannot be opened or decoded.
-        ValueError: `target_fps` is not positive.
+        LimitError: `target_fps` is not a finite rate in (0, MAX_RATE] (`movinet.limits.check_rate`).
     """
-    if target_fps is not None and target_fps <= 0:
-        raise ValueError(f"target_fps must be positive, got {target_fps}")
+    if target_fps is not None:
+        target_fps = check_rate(target_fps, "target_fps")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
     started = False
     try:
         container, name = _open_source(source, options, timeout)
         try:
             stream = _first_video_stream(container, name)
-            stream.thread_type = "AUTO"
-            stream.thread_count = threads
+            _configure_decoder(stream, threads)
             timed = _timestamped(container, stream, name)
             # Resample on timestamps first: only the frames that are kept are converted to RGB (at
             # 25 -> 5 fps that is one frame in five), a repeated frame once.
             last_frame, last_rgb = None, None
             for time, frame in _resample(timed, target_fps) if target_fps else timed:
                 if frame is not last_frame:
-                    last_frame, last_rgb = frame, _rgb_or_error(frame, name)
+                    last_frame, last_rgb = frame, _rgb_or_error(frame, name, max_short_side)
                 started = True
                 yield time, last_rgb
         finally:
@@ -584,27 +643,49 @@ def _http_stream_hint(source: str | int, timeout: float) -> str | None:
             "supports Range requests, or an RTSP stream")
 
 
-def _rgb_or_error(frame: Any, name: str) -> np.ndarray:
+def _rgb_or_error(frame: Any, name: str, max_short_side: int | None) -> np.ndarray:
     try:
-        return _to_rgb(frame)
+        return _to_rgb(frame, max_short_side)
     except av.FFmpegError as error:
         raise VideoDecodeError(f"{name}: decoding failed ({_ffmpeg_message(error)})") from error
 
 
+# Frames in a row whose timestamp does not advance before a stream is timed by frame count instead.
+_STALLED_FRAMES = 3
+
+
 def _timestamped(container: Any, stream: Any, name: str) -> Iterator[tuple[float, Any]]:
-    """(seconds since the first frame, decoded `av.VideoFrame`), still in the decoder's format."""
+    """(seconds since the first frame, decoded `av.VideoFrame`), still in the decoder's format.
+
+    A stream whose timestamps stop advancing (`_STALLED_FRAMES` frames in a row at the same time
+    or earlier: broken muxers, some cameras) would collapse onto one instant and the resampling
+    would keep one frame of it; from then on frames are timed by their index / the stream's
+    rate, with a warning.
+    """
     rate = _stream_rate(stream)
     step = 1.0 / float(rate) if rate else 1.0 / 30.0
     first: float | None = None
     previous = -math.inf
+    stalled, by_count = 0, False
     damage = _Damage()
     try:
         for counter, frame in enumerate(_decode_packets(container, stream, damage)):
-            time = frame.time if frame.time is not None else counter * step
-            if first is None:
-                first = time
+            time = frame.time if frame.time is not None and not by_count else None
+            if time is None:
+                time = (previous + step) if previous > -math.inf else 0.0
+            else:
+                if first is None:
+                    first = time
+                time -= first
+                stalled = stalled + 1 if time <= previous else 0
+                if stalled >= _STALLED_FRAMES:
+                    by_count = True
+                    warnings.warn(f"{name}: the frame timestamps stop advancing at frame {counter}; timing the "
+                                  f"frames by their index at {1.0 / step:g} fps instead", CorruptVideoWarning,
+                                  stacklevel=2)
+                    time = previous + step
             # Cameras and live streams can repeat or step back a timestamp; keep time monotonic.
-            time = max(time - first, previous)
+            time = max(time, previous)
             previous = time
             yield time, frame
     except av.FFmpegError as error:
@@ -630,6 +711,8 @@ def read_frame_folder(
     frame_dir: str | os.PathLike[str],
     indices: Sequence[int] | np.ndarray,
     suffix: str = "img_{:05}.jpg",
+    *,
+    max_short_side: int | None = None,
 ) -> np.ndarray:
     """Reads extracted frames (PaddleVideo layout: frame index i is file `suffix.format(i + 1)`).
 
@@ -637,6 +720,8 @@ def read_frame_folder(
         frame_dir: Folder of frame images.
         indices: 0-based frame indices, any order, repeats allowed.
         suffix: File name pattern with one format field for the 1-based frame number.
+        max_short_side: Scale each image down as it is read so its shorter side is at most this
+            (JPEGs are decoded at a reduced scale); None keeps the stored size.
 
     Returns:
         (N, H, W, 3) uint8 RGB array.
@@ -651,19 +736,24 @@ def read_frame_folder(
     wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
     if wanted.size == 0:
         raise ValueError("read_frame_folder needs at least one frame index")
-    loaded = {int(index): _read_image(folder / suffix.format(int(index) + 1)) for index in np.unique(wanted)}
+    loaded = {int(index): _read_image(folder / suffix.format(int(index) + 1), max_short_side)
+              for index in np.unique(wanted)}
     shapes = {image.shape for image in loaded.values()}
     if len(shapes) > 1:
         raise VideoDecodeError(f"frames in {folder} differ in size: {sorted(shapes)}")
     return np.stack([loaded[int(index)] for index in wanted])
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path, max_short_side: int | None = None) -> np.ndarray:
     if not path.is_file():
         raise VideoNotFoundError(f"frame file not found: {path}")
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            size = scaled_size(image.width, image.height, max_short_side)
+            if size == image.size:
+                return np.asarray(image.convert("RGB"))
+            image.draft("RGB", size)  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still at least `size`
+            return np.asarray(image.convert("RGB").resize(size, Image.BILINEAR))
     except OSError as error:
         raise VideoDecodeError(f"cannot read frame {path}: {error}") from error
 

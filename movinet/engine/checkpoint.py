@@ -34,10 +34,63 @@ METADATA_KEY = "model_metadata"
 _REQUIRED_KEYS = ("model", "optimizer", "epoch", "step_in_epoch", "global_step", "config")
 
 
+class NonFiniteWeightsError(ValueError):
+    """Weights holding NaN or infinite values: never written as a checkpoint, best or final."""
+
+
+class _OSErrorRecorder:
+    """A file handle that remembers the first OS error of a write: torch.save reports a failed
+    write (a full disk) as its own RuntimeError, which says neither what failed nor where."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.error = handle, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+
+def _torch_save(obj: Any, handle: Any) -> None:
+    recorder = _OSErrorRecorder(handle)
+    try:
+        torch.save(obj, recorder)
+    except RuntimeError:
+        if recorder.error is None:
+            raise
+        raise recorder.error from None  # the OS error (ENOSPC ...), which atomic_write words
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """`torch.save` to `path` so that readers see either the old file or the complete new one
-    (`movinet.files.atomic_write`: a killed write's temporary file goes with the next save)."""
-    return atomic_write(path, lambda handle: torch.save(obj, handle))
+    (`movinet.files.atomic_write`: a killed write's temporary file goes with the next save).
+
+    Raises:
+        OSError: the write failed (a full disk: ENOSPC, with a message saying the previous file
+            is intact), not torch's RuntimeError.
+    """
+    return atomic_write(path, lambda handle: _torch_save(obj, handle))
+
+
+def first_nonfinite(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or infinity, or None."""
+    for key, value in tensors.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return key
+    return None
+
+
+def refuse_nonfinite(tensors: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Raise `NonFiniteWeightsError` naming the tensor when `tensors` hold NaN or infinity."""
+    key = first_nonfinite(tensors)
+    if key is not None:
+        raise NonFiniteWeightsError(f"refusing to write {path}: tensor {key!r} holds NaN or infinite values (the "
+                                    "training diverged); the file there before, if any, is kept")
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -92,6 +145,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     missing = [key for key in _REQUIRED_KEYS if key not in payload]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
+    refuse_nonfinite(payload["model"], path)
     return atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, path)
 
 
@@ -154,5 +208,11 @@ def export_weights(
     preprocessing: Preprocessing,
 ) -> Path:
     """Write `model`'s weights as safetensors + JSON metadata (`movinet.weights.save_weights`), the
-    format `movinet.load_model` reads."""
+    format `movinet.load_model` reads.
+
+    Raises:
+        NonFiniteWeightsError: a tensor holds NaN or infinity (a diverged run is never saved as
+            best or final).
+    """
+    refuse_nonfinite(model.state_dict(), path)
     return save_weights(model, path, model_name=model_name, labels=labels, preprocessing=preprocessing)

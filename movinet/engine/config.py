@@ -26,6 +26,12 @@ from typing import Any, Literal
 import yaml
 
 from movinet.data.config import DataConfig, evaluation_sampling
+from movinet.files import atomic_write_text
+from movinet.limits import MAX_CLASSES, MAX_FRAMES, MAX_SIDE, MAX_STRIDE, LimitError, check_count
+
+MAX_VIEWS = 64  # clips per video in multi-clip evaluation
+MAX_BATCH = 65_536
+MAX_WORKERS = 1024
 
 
 @dataclass
@@ -210,9 +216,46 @@ _YamlLoader.yaml_implicit_resolvers = {
 _YamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_PATTERN, list("-+0123456789."))
 
 
-def parse_yaml(text: str) -> Any:
-    """Parse YAML text with the config loader's rules (`3e-5` is a float)."""
-    return yaml.load(text, Loader=_YamlLoader)
+# A config has a few hundred values. YAML aliases share one node many times, so a small file can
+# stand for billions of values once expanded (the "billion laughs"): the count is checked on the
+# shared structure, before anything is copied.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def parse_yaml(text: str, source: str = "config") -> Any:
+    """Parse YAML text with the config loader's rules (`3e-5` is a float).
+
+    Raises:
+        ValueError: the text, with its aliases expanded, would hold more than `MAX_CONFIG_VALUES`
+            values (checked without expanding them).
+    """
+    data = yaml.load(text, Loader=_YamlLoader)
+    count = expanded_size(data)
+    if count > MAX_CONFIG_VALUES:
+        raise ValueError(f"{source}: with its YAML aliases (*name) expanded it would hold {count:,} values, more "
+                         f"than the {MAX_CONFIG_VALUES:,} a config may have; write the values out instead of "
+                         "repeating aliases")
+    return data
+
+
+def expanded_size(data: Any) -> int:
+    """How many values `data` holds once every shared (aliased) node is copied out, counted in
+    time linear in the distinct nodes."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that contains itself (a recursive alias) counts once
+        children = node.values() if isinstance(node, dict) else node
+        total = 1 + sum(size(child) for child in children)
+        sizes[id(node)] = total
+        return total
+
+    return size(data)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -232,9 +275,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
     path = resolve_config(path)
     try:
-        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(read_config_text(path), str(path)) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{path} is not valid YAML: {error}") from error
+    except RecursionError:
+        raise ValueError(f"{path} nests its values too deeply to be a config") from None
     _refuse_paddlevideo_config(raw, path)
     return config_from_dict(raw, overrides, source=str(path))
 
@@ -257,15 +302,46 @@ def _refuse_paddlevideo_config(raw: Any, path: Path) -> None:
     )
 
 
+def read_config_text(path: Path) -> str:
+    """The text of a config file: a regular file of at most `MAX_CONFIG_BYTES`.
+
+    Raises:
+        ValueError: a FIFO, a device or another special file, a file too large to be a config, or
+            text that is not UTF-8.
+    """
+    import stat
+
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"config {path} is not a regular file (a FIFO, device or socket); pass a YAML file")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a short YAML file: "
+                         "check that -c names the right file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"config {path} is not UTF-8 text ({error.reason} at byte {error.start}); pass a YAML "
+                         "file") from None
+
+
 def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config") -> Config:
     """Validate a raw mapping (as read from YAML) into a `Config`; see `load_config`."""
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    count = expanded_size(raw)
+    if count > MAX_CONFIG_VALUES:  # checked before the copy below expands shared nodes
+        raise ValueError(f"{source}: holds {count:,} values once its shared parts are copied out, more than the "
+                         f"{MAX_CONFIG_VALUES:,} a config may have")
     raw = json.loads(json.dumps(raw))  # deep copy; overrides must not mutate the caller's dict
     for override in overrides or []:
         apply_override(raw, override)
     cfg = _build_dataclass(Config, raw, prefix="", source=source)
-    check_config_values(cfg)
+    try:
+        check_config_values(cfg)
+    except LimitError as error:
+        raise LimitError(f"{source}: {error}") from None
     return cfg
 
 
@@ -279,7 +355,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
             "or -o optimizer.weight_decay=1e-4"
         )
     try:
-        value = parse_yaml(text) if text.strip() else None
+        value = parse_yaml(text, f"override {override!r}") if text.strip() else None
     except yaml.YAMLError as error:
         raise ValueError(f"bad override {override!r}: the value is not valid YAML ({error})") from error
     node: Any = raw
@@ -410,8 +486,35 @@ def check_config_values(cfg: Config) -> None:
     _require(s.warmup >= 0, f"lr_schedule.warmup must be >= 0, got {s.warmup}")
     _require(s.total is None or s.total > 0, f"lr_schedule.total must be > 0 or null, got {s.total}")
     _require(cfg.test.stream_chunk >= 1, f"test.stream_chunk must be >= 1, got {cfg.test.stream_chunk}")
+    _check_sizes(cfg)
     for i, member in enumerate(cfg.test.ensemble):
         _require(bool(member.weights), f"test.ensemble.{i}.weights is empty; give a weights file for every member")
+
+
+def _check_sizes(cfg: Config) -> None:
+    """Bounds on the values that size allocations (`movinet.limits`): a clip of 100,000 frames is
+    refused here, not by the kernel's OOM killer."""
+    d, sampling, transform = cfg.data, cfg.data.sampling, cfg.data.transform
+    check_count(sampling.num_frames, "data.sampling.num_frames", MAX_FRAMES)
+    check_count(sampling.temporal_stride, "data.sampling.temporal_stride", MAX_STRIDE)
+    check_count(sampling.test_num_clips, "data.sampling.test_num_clips", MAX_VIEWS)
+    check_count(transform.short_size, "data.transform.short_size", MAX_SIDE)
+    check_count(transform.crop_size, "data.transform.crop_size", MAX_SIDE)
+    for name in ("batch_size", "val_batch_size", "test_batch_size"):
+        check_count(getattr(d, name), f"data.{name}", MAX_BATCH)
+    check_count(d.num_workers, "data.num_workers", MAX_WORKERS, minimum=0)
+    if cfg.model.num_classes is not None:
+        check_count(cfg.model.num_classes, "model.num_classes", MAX_CLASSES)
+    if cfg.test.num_frames is not None:
+        check_count(cfg.test.num_frames, "test.num_frames", MAX_FRAMES)
+    if cfg.test.temporal_stride is not None:
+        check_count(cfg.test.temporal_stride, "test.temporal_stride", MAX_STRIDE)
+    check_count(cfg.test.stream_chunk, "test.stream_chunk", MAX_FRAMES)
+    for i, member in enumerate(cfg.test.ensemble):
+        if member.num_frames is not None:
+            check_count(member.num_frames, f"test.ensemble.{i}.num_frames", MAX_FRAMES)
+        if member.temporal_stride is not None:
+            check_count(member.temporal_stride, f"test.ensemble.{i}.temporal_stride", MAX_STRIDE)
 
 
 def eval_data_config(cfg: Config) -> DataConfig:
@@ -431,6 +534,7 @@ def save_config(cfg: Config, run_dir: str | Path) -> tuple[Path, Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     data = config_to_dict(cfg)
     yaml_path, json_path = run_dir / "config.yaml", run_dir / "config.json"
-    yaml_path.write_text("# Resolved config of this run (defaults and -o overrides applied).\n" + yaml.safe_dump(data, sort_keys=False))
-    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    atomic_write_text(yaml_path, "# Resolved config of this run (defaults and -o overrides applied).\n"
+                      + yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(json_path, json.dumps(data, indent=2) + "\n")
     return yaml_path, json_path

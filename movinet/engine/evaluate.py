@@ -37,6 +37,7 @@ from movinet.engine.distributed import (
 from movinet.engine.loaders import eval_loader
 from movinet.models.streaming import stream_clip
 from movinet.engine.runlog import plot_confusion_matrix, run_logging
+from movinet.files import atomic_write_text
 
 log = logging.getLogger("movinet.test")
 
@@ -51,6 +52,7 @@ class Predictions:
         logits: (N, V, K) float32 logits of each view.
         num_skipped: unreadable samples (each file once), left out of the rows.
         unreadable: their "PATH: reason", sorted.
+        damaged: the corrupt-stretch warnings of videos read with one (kept in the rows), sorted.
     """
 
     indices: torch.Tensor
@@ -58,6 +60,7 @@ class Predictions:
     logits: torch.Tensor
     num_skipped: int = 0
     unreadable: list[str] = dataclasses.field(default_factory=list)
+    damaged: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Metrics:
         skipped_files: their "PATH: reason", sorted.
         loss: mean negative log-likelihood of the true class under the view-averaged
             probabilities (None when only rankings were given); breaks ties between equal top-1s.
+        damaged_files: corrupt-stretch warnings of the videos evaluated with one, sorted.
     """
 
     top1: float
@@ -83,6 +87,7 @@ class Metrics:
     num_skipped: int = 0
     skipped_files: list[str] = dataclasses.field(default_factory=list)
     loss: float | None = None
+    damaged_files: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,7 +139,7 @@ def collect_predictions(
     from tqdm import tqdm
 
     model.eval()
-    indices, labels, logits, skipped, unreadable = [], [], [], 0, set()
+    indices, labels, logits, skipped, unreadable, damaged = [], [], [], 0, set(), set()
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         views = _as_views(batch["video"]).to(device, non_blocking=True)
@@ -147,10 +152,12 @@ def collect_predictions(
         indices.append(torch.as_tensor(batch["index"]).reshape(-1))
         skipped += int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
         unreadable.update(entry for entry in batch.get("unreadable", ()) if entry)
+        damaged.update(entry for entry in batch.get("damaged", ()) if entry)
     if not logits:
         return Predictions(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, 1, 0),
-                           skipped, sorted(unreadable))
-    return Predictions(torch.cat(indices), torch.cat(labels), torch.cat(logits), skipped, sorted(unreadable))
+                           skipped, sorted(unreadable), sorted(damaged))
+    return Predictions(torch.cat(indices), torch.cat(labels), torch.cat(logits), skipped, sorted(unreadable),
+                       sorted(damaged))
 
 
 def gather_predictions(local: Predictions) -> Predictions:
@@ -170,6 +177,7 @@ def gather_predictions(local: Predictions) -> Predictions:
         logits=torch.cat([p.logits for p in parts])[pick],
         num_skipped=sum(p.num_skipped for p in parts),
         unreadable=sorted(set().union(*(p.unreadable for p in parts))),
+        damaged=sorted(set().union(*(p.damaged for p in parts))),
     )
 
 
@@ -254,7 +262,7 @@ def evaluate(
     metrics = compute_metrics(probabilities, predictions.labels, num_classes, predictions.num_skipped,
                               predictions.unreadable)
     metrics.loss = mean_nll(probabilities, predictions.labels)
-    return metrics
+    return dataclasses.replace(metrics, damaged_files=predictions.damaged)
 
 
 # -- movinet test -----------------------------------------------------------------------------------
@@ -343,6 +351,12 @@ def ensemble_scores(members: list[Predictions]) -> torch.Tensor:
     return F.softmax(mean_logits, dim=-1)
 
 
+def report_paths(cfg: Config) -> dict[str, Path]:
+    """The files `test` writes (`REPORT_FILES` in `report_dir(cfg)`), named for error messages."""
+    out_dir = report_dir(cfg)
+    return {"the test report": out_dir / REPORT_FILES[0], "the confusion matrix": out_dir / REPORT_FILES[1]}
+
+
 def test(cfg: Config, weights: str | None = None, *, dataset: Dataset | None = None,
          overwrite: bool = False) -> dict[str, Any]:
     """`movinet test -c CONFIG -w WEIGHTS [--output DIR]`: evaluate weights and write a report.
@@ -422,8 +436,7 @@ def _test(cfg: Config, members: list[EnsembleMember], info: DistInfo, dataset: D
     out_dir = report_dir(cfg)
     report["report"], report["confusion_png"] = (str(out_dir / name) for name in REPORT_FILES)
     if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        Path(report["report"]).write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_text(report["report"], json.dumps(report, indent=2) + "\n")
         plot_confusion_matrix(metrics.confusion_matrix, names, Path(report["confusion_png"]))
         log.info("[test] top1 %.4f, top5 %.4f over %d videos (%d skipped); report %s", metrics.top1, metrics.top5,
                  metrics.num_samples, metrics.num_skipped, report["report"])

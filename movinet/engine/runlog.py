@@ -18,6 +18,8 @@ from typing import Any
 
 import tqdm
 
+from movinet.files import atomic_write, atomic_write_text
+
 LOGGER_NAME = "movinet"
 
 
@@ -91,7 +93,7 @@ def truncate_jsonl_for_resume(path: Path, *, completed_epochs: int, global_step:
         if (record.get("type") == "train" and record.get("global_step", 0) <= global_step)
         or (record.get("type") in ("epoch", "val") and record.get("epoch", 0) <= completed_epochs)
     ]
-    path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+    atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def plot_training_curves(log_path: Path, png_path: Path) -> Path | None:
@@ -121,7 +123,7 @@ def plot_training_curves(log_path: Path, png_path: Path) -> Path | None:
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)
     return png_path
 
@@ -153,6 +155,6 @@ def plot_confusion_matrix(matrix: list[list[int]], class_names: list[str] | None
                     if counts[i, j]:
                         ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)
     return png_path

@@ -11,6 +11,13 @@ What a run writes to `train.output_dir`:
   best.safetensors (+ .json)  best validation top-1 (with --validate)
   final.safetensors (+ .json) weights at the end of the run
   training_curves.png         loss, lr and validation top-1
+  .movinet-run                the mark of a run directory (files under the names above without it
+                              are not movinet's: a fresh run refuses them, see `rundir`)
+  .movinet-run.lock           held while the run lives (its pid inside): one run per directory
+
+A loss that turns NaN or infinite stops the run before that step updates the weights
+(`NonFiniteLossError`, naming the step and the last good checkpoint); non-finite weights are never
+written as a checkpoint, best or final.
 
 Exact resume: the sample order is a function of (seed, epoch), augmentation randomness of
 (seed, epoch, index) (the dataset's rng), DataLoader workers get seeds from a private generator,
@@ -75,13 +82,25 @@ from movinet.engine.runlog import (
     run_logging,
     truncate_jsonl_for_resume,
 )
+from movinet.engine.rundir import (
+    RunDirectoryError,
+    acquire_lock,
+    prepare_run_directory,
+    release_lock,
+    run_directory,
+    with_output_dir,
+)
 from movinet.engine.schedule import build_schedule
 from movinet.engine.tensorboard import TENSORBOARD_DIR, TensorBoardMirror
-from movinet.files import TEMP_MARK, remove_temp_files
 from movinet.loading import create_model
 from movinet.weights import describe_model
 
 log = logging.getLogger("movinet.train")
+
+
+class NonFiniteLossError(ValueError):
+    """The training loss became NaN or infinite: the run diverged and was stopped before the step
+    that would have written it into the weights."""
 
 
 @dataclass
@@ -200,7 +219,8 @@ def build_datasets(
         if split in given:
             return given[split]
         data = cfg.data if split == "train" else eval_data_config(cfg)
-        return data_module.build_dataset(data, split, num_classes=num_classes, seed=cfg.train.seed)
+        # The loop logs unreadable and damaged samples once each (train.log); the dataset stays quiet.
+        return data_module.build_dataset(data, split, num_classes=num_classes, seed=cfg.train.seed, warn=False)
 
     return make("train"), (make("val") if validate else None)
 
@@ -297,7 +317,12 @@ def train_one_epoch(
 
     Returns:
         {"loss": mean loss, "lr": last lr, "clips_per_s": throughput, "num_skipped": count, "time_s": seconds,
-         "unreadable": sorted "PATH: reason" of the unreadable samples this rank skipped}.
+         "unreadable": sorted "PATH: reason" of the unreadable samples this rank skipped,
+         "damaged": sorted warnings of the videos this rank read with a corrupt stretch}.
+
+    Raises:
+        NonFiniteLossError: a loss of the step is NaN or infinite (on any rank); raised before the
+            optimizer step, so the weights stay those of the previous step.
     """
     model.train()
     if settings.frozen_backbone:
@@ -308,6 +333,8 @@ def train_one_epoch(
     window_losses, window_clips, window_skipped, window_start = [], 0, 0, time.perf_counter()
     epoch_start = window_start
     unreadable: set[str] = set()
+    damaged: set[str] = set()
+    nonfinite: float | None = None  # a non-finite loss in the current accumulation window
     remaining = plan.micro_steps_per_epoch - state.step_in_epoch
     bar = tqdm(total=plan.micro_steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}",
                leave=False, disable=not settings.progress, dynamic_ncols=True)
@@ -331,7 +358,10 @@ def train_one_epoch(
         remaining -= 1
         skipped = int(torch.as_tensor(batch.get("num_skipped", 0)).sum())
         unreadable.update(entry for entry in batch.get("unreadable", ()) if entry)
+        damaged.update(entry for entry in batch.get("damaged", ()) if entry)
         window_losses.append(loss.item())
+        if not math.isfinite(window_losses[-1]) and nonfinite is None:
+            nonfinite = window_losses[-1]
         window_clips += video.shape[0]
         window_skipped += skipped
         total_loss, total_batches, total_clips, total_skipped = (
@@ -339,6 +369,13 @@ def train_one_epoch(
         bar.update(1)
         if not is_update:
             continue
+        # Checked on every rank before the update, so a diverged step never reaches the weights.
+        if reduce_mean(float(nonfinite is not None), device) > 0:
+            bar.close()
+            raise NonFiniteLossError(
+                f"the training loss is {nonfinite if nonfinite is not None else 'non-finite on another process'} "
+                f"at epoch {state.epoch + 1}, optimizer step {state.global_step + 1}: the run diverged and was "
+                "stopped before that step changed the weights")
         lr = schedule(state.global_step)
         set_learning_rate(optimizer, lr)
         if settings.clip_grad_norm is not None:
@@ -364,6 +401,7 @@ def train_one_epoch(
         "num_skipped": int(total_skipped),
         "time_s": elapsed,
         "unreadable": sorted(unreadable),
+        "damaged": sorted(damaged),
     }
 
 
@@ -466,9 +504,10 @@ def fit(
     Works in one process or under `torchrun` (DDP; gloo on CPU, NCCL on CUDA).
 
     A fresh run refuses a `train.output_dir` that already holds another run's checkpoints or
-    weights, unless `overwrite` (its outputs are then removed first). A resumed run continues in
-    the checkpoint's own directory, whatever `train.output_dir` says, so it never writes into
-    another run.
+    weights, or files under a run's names that movinet did not write, unless `overwrite` (they
+    are then removed first, and the log lists them). A resumed run continues in the checkpoint's
+    own directory, whatever `train.output_dir` says, so it never writes into another run. Either
+    holds the directory's lock while it runs: a second run into it is refused.
 
     Args:
         cfg: the resolved config.
@@ -485,68 +524,53 @@ def fit(
 
     Raises:
         FileNotFoundError / ValueError: missing or corrupt resume checkpoint, bad data, bad settings.
+        RunDirectoryError: another live run holds the directory, or (fresh runs without
+            `overwrite`) it holds a run or files movinet did not write (`movinet.engine.rundir`).
+        NonFiniteLossError: the loss became NaN or infinite; nothing was saved after that step.
+        OSError: a checkpoint could not be written (a full disk: the previous one is intact).
     """
     checkpoint = load_checkpoint(resume) if resume else None  # fail before any heavy setup
-    cfg, run_dir = _run_directory(cfg, resume, overwrite)
+    run_dir = run_directory(cfg.train.output_dir, resume, overwrite)
+    cfg, early_warnings = with_output_dir(cfg, run_dir) if resume else (cfg, [])
     owns_group = not is_initialized()
     info = init_distributed(cfg.train.device)
     try:
-        if info.is_main:
-            _prepare_run_directory(run_dir, resuming=checkpoint is not None, overwrite=overwrite)
-        with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
-            return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume, datasets=datasets)
+        lock, early_info = _take_lock(run_dir, info)
+        try:
+            if info.is_main:
+                early_info += prepare_run_directory(run_dir, resuming=checkpoint is not None, overwrite=overwrite)
+            with run_logging(run_dir if info.is_main else None, is_main=info.is_main):
+                for line in early_warnings:
+                    log.warning("%s", line)
+                for line in early_info:  # written before the log existed; kept for the console and train.log
+                    log.info("%s", line)
+                return _fit(cfg, info, run_dir, validate=validate, checkpoint=checkpoint, resume=resume,
+                            datasets=datasets)
+        finally:
+            if lock is not None:
+                release_lock(lock)
     finally:
         if owns_group:  # a process group the caller created stays theirs
             cleanup_distributed()
 
 
-# What a run writes into its directory (see the module docstring); other files are never touched.
-_RUN_STATE = ("last.pt", "epoch_*.pt", "best.safetensors", "final.safetensors")
-_RUN_OUTPUTS = (*_RUN_STATE, "best.json", "final.json", "config.yaml", "config.json", "train.log",
-                "train_log.jsonl", "training_curves.png", f".*{TEMP_MARK}*")
-
-
-def _run_files(run_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
-    return sorted({path for pattern in patterns for path in run_dir.glob(pattern) if path.is_file()})
-
-
-def _run_directory(cfg: Config, resume: str | None, overwrite: bool) -> tuple[Config, Path]:
-    """Where this run writes, and the config saying so.
+def _take_lock(run_dir: Path, info: DistInfo) -> tuple[Path | None, list[str]]:
+    """The main rank takes `run_dir`'s lock (returned with the lines to log; None on the other
+    ranks). Its refusal is broadcast, so under DDP every rank raises it together.
 
     Raises:
-        ValueError: a fresh run into a directory holding another run, without `overwrite`.
+        RunDirectoryError: another live run holds the directory.
     """
-    if resume:
-        run_dir = Path(resume).resolve().parent
-        if run_dir != Path(cfg.train.output_dir).resolve():
-            log.warning("resuming in the checkpoint's own run directory %s (train.output_dir is %s)", run_dir,
-                        cfg.train.output_dir)
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, output_dir=str(run_dir)))
-        return cfg, run_dir
-    run_dir = Path(cfg.train.output_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"train.output_dir {run_dir} is a file; set -o train.output_dir=DIR to a directory")
-    previous = _run_files(run_dir, _RUN_STATE) if run_dir.is_dir() else []
-    if previous and not overwrite:
-        names = ", ".join(path.name for path in previous[:4])
-        raise ValueError(
-            f"train.output_dir {run_dir} already holds a run ({names}); continue it with --resume "
-            f"{run_dir / 'last.pt'}, replace it with --overwrite, or train into another directory with "
-            "-o train.output_dir=DIR")
-    return cfg, run_dir
-
-
-def _prepare_run_directory(run_dir: Path, *, resuming: bool, overwrite: bool) -> None:
-    """Main rank: clear what an interrupted write left (resume), or the replaced run (overwrite)."""
-    if resuming:
-        for stale in remove_temp_files(run_dir):
-            log.info("removed %s, left by an interrupted checkpoint write", stale)
-    elif overwrite and run_dir.is_dir():
-        replaced = _run_files(run_dir, _RUN_OUTPUTS)
-        for path in replaced:
-            path.unlink()
-        if replaced:
-            log.info("--overwrite: removed the previous run's %d files from %s", len(replaced), run_dir)
+    lock, notes, refusal = None, [], None
+    if info.is_main:
+        try:
+            lock, notes = acquire_lock(run_dir)
+        except RunDirectoryError as error:
+            refusal = str(error)
+    refusal = broadcast_object(refusal)
+    if refusal is not None:
+        raise RunDirectoryError(refusal)
+    return lock, notes
 
 
 def _fit(
@@ -582,11 +606,13 @@ def _fit(
             truncate_jsonl_for_resume(log_path, completed_epochs=state.epoch, global_step=state.global_step)
         log.info("resumed from %s at epoch %d, step %d (optimizer step %d)", resume, state.epoch + 1,
                  state.step_in_epoch, state.global_step)
+        _warn_if_data_changed(checkpoint, len(train_set))
     elif log_path is not None and log_path.exists():
         log_path.unlink()  # a fresh run in a reused directory starts a fresh log
     # Parameters that go without gradients for some epochs need DDP to look for unused ones.
     ddp_model = wrap_ddp(model, info, find_unused_parameters=t.freeze_backbone_epochs > 0)
-    meta = model_metadata(cfg, model, class_names or getattr(train_set, "class_names", None))
+    meta = {**model_metadata(cfg, model, class_names or getattr(train_set, "class_names", None)),
+            "num_train_samples": len(train_set)}
     if info.is_main:
         save_config(cfg, run_dir)
     log.info("training %s (%d classes) on %s x %d: %d samples, %d steps/epoch x %d epochs = %d steps, "
@@ -599,11 +625,14 @@ def _fit(
         world_size=info.world_size, progress=info.is_main and t.progress,
     )
 
+    last_good = {"path": resume, "epoch": state.epoch, "step": state.global_step}
+
     def save_last(current: TrainState, name: str = "last.pt") -> Path:
         payload = checkpoint_payload(ddp_model, optimizer, scaler, current, cfg, meta)
         path = run_dir / name
         if info.is_main:
             save_checkpoint(path, payload)
+        last_good.update(path=str(path), epoch=current.epoch, step=current.global_step)
         return path
 
     tensorboard = (TensorBoardMirror(log_path, run_dir / TENSORBOARD_DIR)
@@ -623,6 +652,7 @@ def _fit(
     best_path = run_dir / "best.safetensors"
     clips_per_s, started, epochs_here = 0.0, time.perf_counter(), 0
     seen_unreadable: set[str] = set()
+    seen_damaged: set[str] = set()
     epoch_bar = tqdm(total=plan.epochs, initial=state.epoch, desc="epochs", disable=not settings.progress,
                      dynamic_ncols=True)
     while state.epoch < plan.epochs and state.global_step < plan.total_steps:
@@ -631,10 +661,14 @@ def _fit(
         frozen = backbone_frozen(epoch, t.freeze_backbone_epochs)
         if t.freeze_backbone_epochs:
             set_backbone_trainable(model, not frozen)
-        stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler,
-                                dataclasses.replace(settings, frozen_backbone=frozen), state, plan=plan,
-                                log_path=log_path, on_step=on_step)
+        try:
+            stats = train_one_epoch(ddp_model, loader, optimizer, schedule, scaler,
+                                    dataclasses.replace(settings, frozen_backbone=frozen), state, plan=plan,
+                                    log_path=log_path, on_step=on_step)
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error}; nothing was saved after it. {_last_good_hint(last_good)}") from None
         clips_per_s = stats["clips_per_s"]
+        stats["damaged"] = _log_once(stats["damaged"], seen_damaged, "%s")
         stats["unreadable"] = _log_unreadable(stats["unreadable"], seen_unreadable, "train")
         stats["num_skipped"] = len(stats["unreadable"])
         state.epoch, state.step_in_epoch = epoch + 1, 0
@@ -653,7 +687,7 @@ def _fit(
                                amp_dtype=settings.amp_dtype, progress=settings.progress)
             _after_validation(metrics, state, log_path, lambda: export_weights(
                 unwrap(ddp_model), best_path, model_name=cfg.model.name, labels=meta["class_names"],
-                preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None, seen_unreadable)
+                preprocessing=Preprocessing.from_config(cfg)) if info.is_main else None, seen_unreadable, seen_damaged)
         if tensorboard is not None:
             tensorboard.update()
         save_last(state)
@@ -673,12 +707,36 @@ def _fit(
 def _log_unreadable(local: list[str], seen: set[str], split: str) -> list[str]:
     """The unreadable samples all ranks skipped this epoch, sorted; logs those not seen before in
     this run (one line per file, in train.log). Collective under DDP."""
-    skipped = sorted(set().union(*all_gather_objects(local)))
-    for entry in skipped:
+    return _log_once(local, seen, f"skipped an unreadable {split} sample (training goes on without it): %s")
+
+
+def _log_once(local: list[str], seen: set[str], template: str) -> list[str]:
+    """The entries of all ranks, sorted; logs (warning) those not in `seen` with `template`, once
+    per run. Collective under DDP."""
+    entries = sorted(set().union(*all_gather_objects(local)))
+    for entry in entries:
         if entry not in seen:
-            log.warning("skipped an unreadable %s sample (training goes on without it): %s", split, entry)
-    seen.update(skipped)
-    return skipped
+            log.warning(template, entry)
+    seen.update(entries)
+    return entries
+
+
+def _last_good_hint(last_good: dict[str, Any]) -> str:
+    if last_good["path"] is None:
+        return ("No checkpoint was written before it: lower lr_schedule.base_lr (or set optimizer.clip_grad_norm) "
+                "and start again")
+    return (f"Last good checkpoint: {last_good['path']} (epoch {last_good['epoch']}, optimizer step "
+            f"{last_good['step']}); resume from it with --resume after lowering lr_schedule.base_lr (or setting "
+            "optimizer.clip_grad_norm)")
+
+
+def _warn_if_data_changed(checkpoint: Mapping[str, Any], num_train: int) -> None:
+    """A resume on other data than the checkpoint's continues, but not exactly: say so."""
+    saved = checkpoint.get("num_train_samples")
+    if saved is not None and saved != num_train:
+        log.warning("the training data changed since the checkpoint: it was written with %d training samples, this "
+                    "run has %d; the run continues, but not as the interrupted run would have (sample order and "
+                    "epoch length differ)", saved, num_train)
 
 
 def _out_of_time(limit_minutes: float | None, started: float, epochs_done: int, is_last: bool) -> bool:
@@ -703,11 +761,15 @@ def is_new_best(metrics: Metrics, state: TrainState) -> bool:
 
 
 def _after_validation(metrics: Metrics, state: TrainState, log_path: Path | None, save_best: Callable[[], Any],
-                      seen_unreadable: set[str]) -> None:
+                      seen_unreadable: set[str], seen_damaged: set[str]) -> None:
     for entry in metrics.skipped_files:
         if entry not in seen_unreadable:
             log.warning("skipped an unreadable val sample (left out of the metrics): %s", entry)
     seen_unreadable.update(metrics.skipped_files)
+    for entry in metrics.damaged_files:
+        if entry not in seen_damaged:
+            log.warning("%s", entry)
+    seen_damaged.update(metrics.damaged_files)
     log.info("[val] epoch %d: top1 %.4f, top5 %.4f, loss %.4f over %d videos (%d skipped)", state.epoch,
              metrics.top1, metrics.top5, math.nan if metrics.loss is None else metrics.loss, metrics.num_samples,
              metrics.num_skipped)

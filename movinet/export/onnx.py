@@ -57,6 +57,7 @@ from movinet.export.common import (
     example_video,
     model_fields,
 )
+from movinet.files import atomic_output, atomic_write_text
 from movinet.models.movinet import MoViNet
 from movinet.models.optimize import optimize_for_inference
 from movinet.models.registry import get_model_info
@@ -250,25 +251,25 @@ def export_onnx(
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     onnx_path, json_path = out / f"{model_name}.onnx", out / f"{model_name}.json"
-    tmp_path = out / f".{model_name}.{os.getpid()}.onnx.tmp"
     was_training = model.training
     try:
         model.eval()
         graph_model = optimize_for_inference(model, target="onnx") if optimize else model
-        spec = _export_graph(graph_model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
-                             opset=opset, model_name=model_name)
-        spec["graph"] = "inference" if optimize else "training"
-        verification = (_verify(model, tmp_path, prep, batch_size, dynamic_spatial, stream_steps,
-                                spec["dynamic_axes"]["frames"]) if verify else None)
-        if verification is not None and not verification.relative_error <= MAX_RELATIVE_ERROR:
-            raise ExportError(f"ONNX Runtime disagrees with PyTorch for {model_name}: relative error "
-                              f"{verification.relative_error:.3g} > {MAX_RELATIVE_ERROR:g} (max |diff| "
-                              f"{verification.max_abs_error:.3g}); the graph was not written")
-        sidecar = _sidecar(model, model_name, spec, prep, labels, opset, verification, onnx_path.name)
-        os.replace(tmp_path, onnx_path)
-        json_path.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+        # `atomic_output`: the graph is written under movinet's one temporary name (`.NAME.tmp-PID`,
+        # swept by the next export when a killed one left it) and renamed once it is verified.
+        with atomic_output(onnx_path) as tmp_path:
+            spec = _export_graph(graph_model, tmp_path, prep, batch_size=batch_size, dynamic_spatial=dynamic_spatial,
+                                 opset=opset, model_name=model_name)
+            spec["graph"] = "inference" if optimize else "training"
+            verification = (_verify(model, tmp_path, prep, batch_size, dynamic_spatial, stream_steps,
+                                    spec["dynamic_axes"]["frames"]) if verify else None)
+            if verification is not None and not verification.relative_error <= MAX_RELATIVE_ERROR:
+                raise ExportError(f"ONNX Runtime disagrees with PyTorch for {model_name}: relative error "
+                                  f"{verification.relative_error:.3g} > {MAX_RELATIVE_ERROR:g} (max |diff| "
+                                  f"{verification.max_abs_error:.3g}); the graph was not written")
+            sidecar = _sidecar(model, model_name, spec, prep, labels, opset, verification, onnx_path.name)
+        atomic_write_text(json_path, json.dumps(sidecar, indent=2) + "\n")
     finally:
-        tmp_path.unlink(missing_ok=True)
         model.train(was_training)
     return ExportResult(onnx_path, json_path, spec["kind"],
                         None if verification is None else verification.max_abs_error,

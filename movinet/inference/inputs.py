@@ -64,7 +64,7 @@ def _read_list_file(path: Path) -> list[str]:
     column, so a path may contain spaces (`my clip.mp4 3`).
     """
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8-sig").splitlines():  # -sig: a byte-order mark is not a path
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -53,7 +53,7 @@ def load_clip(path: str | os.PathLike, preprocessing: Preprocessing, *,
     from movinet.data.video import open_video
 
     start = time.perf_counter()
-    with open_video(path, ffmpeg_options=ffmpeg_options) as reader:
+    with open_video(path, ffmpeg_options=ffmpeg_options, max_short_side=preprocessing.decode_short_side) as reader:
         indices = preprocessing.sample_indices(reader.num_frames)
         frames = reader.read_frames(indices)
     decoded = time.perf_counter()

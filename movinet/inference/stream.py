@@ -19,6 +19,7 @@ source that ends, drops or is interrupted (Ctrl-C) ends the loop with a `StreamS
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ import numpy as np
 from movinet.inference import DEFAULT_TOP_K
 from movinet.inference.backends.base import Predictor, PredictorError
 from movinet.inference.readahead import read_ahead
+from movinet.limits import check_rate
 from movinet.inference.report import softmax, top_k_of
 from movinet.models.streaming import stream_clip
 
@@ -140,21 +142,50 @@ class StreamSession:
 # annotation
 
 
+# Containers the annotated video may be written in (the encoder is H.264 or MPEG-4 Part 2,
+# `default_video_codec`, which WebM cannot hold): file suffix -> FFmpeg muxer.
+ANNOTATION_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
+
+
+def annotation_format(path: str | os.PathLike) -> str:
+    """The muxer of an `--annotate` path, from its suffix.
+
+    Raises:
+        ValueError: a suffix the annotated video cannot be written as.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in ANNOTATION_FORMATS:
+        raise ValueError(f"--annotate {path}: the annotated video is written as {', '.join(ANNOTATION_FORMATS)}; "
+                         f"give a file name with one of these suffixes (got {suffix or 'none'!r})")
+    return ANNOTATION_FORMATS[suffix]
+
+
 class _Annotator:
-    """Writes frames with the current top-k drawn on them (Pillow), encoded with PyAV."""
+    """Writes frames with the current top-k drawn on them (Pillow), encoded with PyAV.
+
+    The format and the folder are checked when it is made, before the stream starts: the file is
+    created then, under movinet's temporary name (`movinet.files.temp_path`), and renamed to `path`
+    when it is closed, so a stream killed midway never leaves half a video under the final name.
+    """
 
     def __init__(self, path: str | os.PathLike, fps: float) -> None:
+        import av
+
+        from movinet.files import remove_stale_temp_files, temp_path
+
         self.path, self.fps = Path(path), fps
-        self._container: Any = None
+        muxer = annotation_format(self.path)
+        if self.path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.path)
+        self._temp = temp_path(self.path)
+        self._container: Any = av.open(str(self._temp), "w", format=muxer)
         self._stream: Any = None
 
     def _open(self, height: int, width: int) -> None:
-        import av
-
         from movinet.data.video import default_video_codec
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.path), "w")
         rate = Fraction(self.fps).limit_denominator(1001)
         self._stream = self._container.add_stream(default_video_codec(), rate=rate)
         self._stream.height, self._stream.width = height, width
@@ -167,7 +198,7 @@ class _Annotator:
 
         # yuv420p needs even sides.
         frame = frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]
-        if self._container is None:
+        if self._stream is None:
             self._open(frame.shape[0], frame.shape[1])
         image = Image.fromarray(np.ascontiguousarray(frame))
         draw = ImageDraw.Draw(image)
@@ -181,10 +212,18 @@ class _Annotator:
         self._container.mux(self._stream.encode(video_frame))
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.mux(self._stream.encode(None))
-            self._container.close()
-            self._container = None
+        """Finish the video and move it to its name (nothing is left when no frame came)."""
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            if self._stream is not None:
+                container.mux(self._stream.encode(None))
+            container.close()
+            if self._stream is not None:
+                os.replace(self._temp, self.path)
+        finally:
+            self._temp.unlink(missing_ok=True)
 
 
 def _annotation_lines(top_k: TopK) -> list[str]:
@@ -211,11 +250,11 @@ def format_summary(summary: StreamSummary) -> str:
     return "\n".join(lines)
 
 
-def _open_frames(source: str | int, target_fps: float) -> Any:
+def _open_frames(source: str | int, target_fps: float, max_short_side: int) -> Any:
     """The frame iterator, with the first frame already read so open errors surface here."""
     from movinet.data.video import VideoDecodeError, iter_frames
 
-    frames = iter_frames(source, target_fps=target_fps)
+    frames = iter_frames(source, target_fps=target_fps, max_short_side=max_short_side)
     try:
         first = next(frames)
     except StopIteration:
@@ -317,11 +356,8 @@ def run_stream(
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     if print_every < 0:
         raise ValueError(f"print_every must be >= 0 (0: only the summary), got {print_every}")
-    if target_fps is not None and not target_fps > 0:  # `not >` also refuses NaN
-        default = predictor.preprocessing.stream_fps
-        raise ValueError(f"the frame rate must be positive, got --fps {target_fps:g}; "
-                         + (f"leave --fps out to feed the model's own {default:g} fps" if default
-                            else "give the rate the model was trained at, e.g. --fps 5"))
+    if target_fps is not None:
+        check_rate(target_fps, "--fps")
     if not predictor.is_stream:
         raise PredictorError(f"{predictor.model_name} is a base model and cannot classify a stream frame by "
                              "frame; use a *_stream model (its weights or its stream ONNX export)")
@@ -330,13 +366,15 @@ def run_stream(
         raise ValueError("target_fps is needed: the model does not record the frame rate it was trained at")
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
     with ExitStack() as stack:
-        json_file = _json_stream(json_out, stack)
-        log = out or (sys.stderr if json_file is sys.stdout else sys.stdout)
+        # Outputs are opened before the source: a bad --annotate is refused before anything runs.
         annotator = _Annotator(annotate, fps) if annotate is not None else None
         if annotator is not None:
             stack.callback(annotator.close)
+        json_file = _json_stream(json_out, stack)
+        log = out or (sys.stderr if json_file is sys.stdout else sys.stdout)
         loop = _Loop(predictor, top_k, log, print_every, json_file, annotator)
-        ended, error = _consume(_open_frames(source, fps), loop, chunk, max_frames)
+        frames = _open_frames(source, fps, predictor.preprocessing.decode_short_side)
+        ended, error = _consume(frames, loop, chunk, max_frames)
         summary = loop.summary(str(source), fps, ended, error)
         if json_file is not None:
             print(json.dumps({"summary": summary.to_dict()}, ensure_ascii=False), file=json_file, flush=True)

@@ -23,7 +23,7 @@ import numpy as np
 from movinet.data.preprocessing import Preprocessing
 from movinet.inference.backends import Predictor, PredictorError, State, load_predictor
 from movinet.inference.predict import load_single_video_clip
-from movinet.inference.rates import check_frame_rate
+from movinet.limits import check_rate
 from movinet.inference.report import Result, softmax, top_k_of
 
 
@@ -51,7 +51,9 @@ class ServedModel:
                 f"{predictor.model_name} is a base model: `movinet serve` classifies streams frame by frame and "
                 "needs a stream model (a *_stream .safetensors or its stream ONNX export)")
         self.predictor = predictor
-        rate = check_frame_rate(fps) or check_frame_rate(predictor.preprocessing.stream_fps, "the model's stream_fps")
+        stream_fps = predictor.preprocessing.stream_fps
+        rate = (check_rate(fps, "fps") if fps is not None
+                else None if stream_fps is None else check_rate(stream_fps, "the model's stream_fps"))
         if rate is None:
             raise ValueError("the model does not record the frame rate it was trained at; pass fps (--fps)")
         self.fps = rate

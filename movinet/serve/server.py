@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
-from movinet.inference.rates import check_frame_rate
+from movinet.limits import check_rate
 from movinet.serve.access import TOKEN_ENV, AccessError, AccessPolicy, access_policy, is_loopback, is_wildcard
 from movinet.serve.app import ServeSettings, create_app
 from movinet.serve.model import ServedModel
@@ -100,10 +100,11 @@ def serve(model_file: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
     Raises:
         ServeError: the address cannot be bound.
         AccessError: contradictory token options.
-        ValueError: `fps` is not a finite number > 0.
+        ValueError: `fps` is not a frame rate (`movinet.limits.check_rate`).
         PredictorError / FileNotFoundError: the model cannot be loaded or is not a stream model.
     """
-    check_frame_rate(fps)
+    if fps is not None:
+        check_rate(fps, "fps")
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     if no_token and token is not None:
         raise AccessError(f"--no_token contradicts --token / ${TOKEN_ENV}; give one of them")

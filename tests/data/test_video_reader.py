@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from movinet.data.video import (
     read_frame_folder,
     write_video,
 )
+from movinet.limits import LimitError
 
 
 def test_properties(numbered_video: Path) -> None:
@@ -158,6 +160,13 @@ def test_iter_frames_timestamps_and_resampling(numbered_video: Path) -> None:
     double = list(iter_frames(str(numbered_video), target_fps=50))
     assert len(double) == 79  # slots 0 .. 78 (time 1.56 s = last frame)
     assert frame_ids(np.stack([f for _, f in double[:4]])) == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("rate", [math.inf, math.nan, 0.0, -5.0])
+def test_iter_frames_refuses_a_rate_that_is_not_a_frame_rate(numbered_video: Path, rate: float) -> None:
+    # An infinite rate once repeated the first frame forever.
+    with pytest.raises(LimitError, match="target_fps must be positive and at most"):
+        next(iter_frames(numbered_video, target_fps=rate))
 
 
 def test_iter_frames_camera_that_cannot_be_opened() -> None:

@@ -157,9 +157,9 @@ def test_only_the_frames_the_resampling_keeps_are_converted(monkeypatch, video):
     calls = []
     real = video_module._to_rgb
 
-    def counting(frame):
+    def counting(frame, *args):
         calls.append(frame.pts)
-        return real(frame)
+        return real(frame, *args)
 
     all_frames = [frame for _, frame in video_module.iter_frames(video)]
     monkeypatch.setattr(video_module, "_to_rgb", counting)

@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from movinet.data.preprocessing import Preprocessing
 from movinet.inference.backends.base import LoadOptions, Predictor, PredictorError, State
-from movinet.inference.backends.sidecar import SidecarError, read_sidecar, sidecar_path
+from movinet.inference.backends.sidecar import SidecarError, check_graph_input, read_sidecar, sidecar_path
 
 _STATE_SPEC_KEYS = ("key", "input", "output", "shape", "dtype")
 
@@ -105,6 +105,7 @@ class OnnxPredictor(Predictor):
         self.session = _start_session(path, execution_providers(use_gpu, use_tensorrt), num_threads)
         self.sidecar = sidecar
         self._check_graph(path)
+        check_graph_input(Preprocessing.from_dict(sidecar["preprocessing"]), self.session.get_inputs()[0].shape, path)
         self.state_specs = _state_specs(sidecar, path)
         self._state_keys = [spec["key"] for spec in self.state_specs]
         self._step_outputs = ["logits"] + [spec["output"] for spec in self.state_specs]
