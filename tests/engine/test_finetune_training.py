@@ -63,7 +63,7 @@ def test_the_best_epoch_breaks_top1_ties_by_validation_loss(history, best_epoch)
     state, saved = TrainState(), []
     for epoch, (top1, loss) in enumerate(history, start=1):
         state.epoch = epoch
-        _after_validation(_metrics(top1, loss), state, None, lambda: saved.append(state.epoch), set())
+        _after_validation(_metrics(top1, loss), state, None, lambda: saved.append(state.epoch), set(), set())
     assert state.best_epoch == best_epoch and saved[-1] == best_epoch
     assert is_new_best(_metrics(state.best_top1, state.best_loss), state)  # equal is kept as "later wins"
 

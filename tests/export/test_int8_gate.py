@@ -1,12 +1,15 @@
 """The int8 accuracy gate: an A0 stream model trained by the demo's recipe, quantized to int8 and
-calibrated on its validation split, agrees with float32 on the independent test split; the same
-quantization with the state pools in int8 too does not."""
+calibrated frame by frame on its validation split, agrees with float32 on the independent test split.
+
+Quantizing the state pools too (`float_kept={}`) does not fail this gate: the demo's clips are 8
+frames, so the pools' running sums stay inside the ranges calibration saw (measured: final top-1
+agreement 1.000 either way; logits cosine min 0.87 against 0.94 with the pools float). See the
+README, "int8"."""
 
 from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 pytest.importorskip("litert_torch", reason='the litert extra is not installed (pip install "movinet[litert]")')
@@ -35,18 +38,18 @@ def trained(tmp_path_factory):
     return cfg, fit(cfg, validate=True, overwrite=True)["best_weights"]
 
 
-def int8_report(trained, out_dir, float_kept=None) -> dict[str, float]:
+def int8_report(trained, out_dir) -> dict[str, float]:
     cfg, weights = trained
     model, meta = load_model(weights)
     data = eval_data_config(cfg)
     calibration = data_calibration_clips(data, "val", 16, num_classes=model.num_classes)
     result = export_litert(model, out_dir, model_name=meta.name, labels=meta.labels, preprocessing=meta.preprocessing,
-                           precision="int8", calibration=calibration, float_kept=float_kept)
+                           precision="int8", calibration=calibration)
     test_set = build_dataset(data, "test", num_classes=model.num_classes)
     clips = [test_set[i]["video"][0].numpy() for i in range(len(test_set))]
     labels = [sample.label for sample in test_set.samples]
     report = compare_streams(TorchPredictor(weights), load_predictor(result.model_path), clips, labels)
-    print(f"int8 vs float32 ({'pools float' if float_kept is None else 'everything int8'}): {report}")
+    print(f"int8 vs float32: {report}")
     return report
 
 
@@ -57,11 +60,3 @@ def test_int8_stream_model_keeps_its_accuracy(trained, tmp_path):
     assert report["final_agreement"] >= MIN_AGREEMENT
     assert report["candidate_top1"] >= report["reference_top1"] - MAX_TOP1_DROP
     assert report["frame_agreement"] > 0.9
-
-
-@pytest.mark.slow
-def test_quantizing_the_state_pools_fails_the_gate(trained, tmp_path):
-    report = int8_report(trained, tmp_path, float_kept={})
-    assert (report["final_agreement"] < MIN_AGREEMENT
-            or report["candidate_top1"] < report["reference_top1"] - MAX_TOP1_DROP), report
-    assert np.isfinite(report["cosine_min"])
