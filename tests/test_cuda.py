@@ -121,11 +121,13 @@ def test_onnx_runtime_cuda_provider_equals_cpu(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
+    from movinet.data.preprocessing import Preprocessing
     from movinet.export.onnx import export_onnx
     from movinet.inference import load_predictor
 
     model = random_model("movinet_a0_stream", num_classes=5)
-    path = export_onnx(model, tmp_path, model_name="movinet_a0_stream", stream_steps=2).onnx_path
+    prep = Preprocessing(frames=FRAMES, height=SIZE, width=SIZE, resize=SIZE)
+    path = export_onnx(model, tmp_path, model_name="movinet_a0_stream", preprocessing=prep, stream_steps=2).onnx_path
     cpu, gpu = load_predictor(path), load_predictor(path, use_gpu=True)
     frame = clip(batch=1)[:, :, :1].numpy()
     cpu_logits, _ = cpu.step(frame, cpu.init_state(1))
