@@ -11,6 +11,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_cuda_logits_equal_cpu_in_fp32(name, inference_form, fp32_on_cuda):
 @pytest.mark.cuda
 def test_cuda_stream_steps_equal_cpu_frame_by_frame(fp32_on_cuda):
     cpu_model = random_model("movinet_a0_stream", num_classes=5)
-    gpu_model = random_model("movinet_a0_stream", num_classes=5).cuda()
+    gpu_model = copy.deepcopy(cpu_model).cuda()
     video = clip()
     cpu_state = cpu_model.init_state(2, SIZE, SIZE)
     gpu_state = gpu_model.init_state(2, SIZE, SIZE)
@@ -108,7 +109,7 @@ def test_use_gpu_predict_equals_cpu_predict(tmp_path):
                            model_name="movinet_a0_base", labels=[f"c{i}" for i in range(5)])
     video = noise_video(tmp_path / "clip.mp4", frames=20)
     cpu, gpu = load_predictor(weights), load_predictor(weights, use_gpu=True)
-    assert next(gpu.model.parameters()).is_cuda
+    assert gpu.device.type == "cuda" and all(value.is_cuda for value in gpu.model.state_dict().values())
     batch = clip(batch=1).numpy()
     assert relative_error(gpu.predict_clips(batch), cpu.predict_clips(batch)) <= 1e-2
     (on_cpu,), (on_gpu,) = predict_files(video, cpu, progress=False), predict_files(video, gpu, progress=False)
