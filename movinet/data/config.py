@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -87,6 +88,6 @@ class DataConfig:
     batch_size: int = 32  # per process (per GPU)
     val_batch_size: int = 32
     test_batch_size: int = 8
-    num_workers: int = 4
+    num_workers: int | Literal["auto"] = "auto"  # "auto": 4 on CPU; on CUDA the process's CPU cores, <= 16
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     transform: TransformConfig = field(default_factory=TransformConfig)

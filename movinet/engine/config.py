@@ -109,7 +109,14 @@ class TrainConfig:
     effective batch: accumulate_steps = global_batch_size / (batch_size * world_size).
     checkpoint_every_iters: also write `last.pt` every N optimizer steps (0 = only at epoch ends),
         so a killed run resumes mid-epoch.
-    amp: "none", "bf16" or "fp16" autocast (CUDA only; on CPU a warning and float32).
+    amp: "auto", "none", "bf16" or "fp16" autocast (CUDA only; an explicit bf16/fp16 on CPU is a
+        warning and float32). "auto": bf16 on GPUs that compute in it (Ampere and later), fp16 with
+        a grad scaler on older ones, float32 on CPU.
+    channels_last: keep weights and clips in the channels-last-3d layout (cuDNN's fast 3D kernels);
+        "auto" = on CUDA only.
+    compile: run the training step through `torch.compile` (minutes of compilation up front).
+    deterministic: deterministic kernels only (on CUDA also a fixed cuBLAS workspace,
+        CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set): what makes a resume bit-exact on a GPU; slower.
     time_limit_minutes: stop after the epoch when the next one would end past this wall time
         (null = no limit); the run still validates, checkpoints and exports.
     precise_bn_batches: before each validation (and at the end), recompute BN statistics as the
@@ -127,8 +134,9 @@ class TrainConfig:
     max_steps: int | None = None
     seed: int = 1234
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Literal["none", "bf16", "fp16"] = "none"
-    channels_last: bool = False
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool = False
     sync_bn: bool = False
     accumulate_steps: int = 1
     global_batch_size: int | None = None

@@ -8,7 +8,6 @@ and a resumed run sees the same batches and masks as an uninterrupted one.
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from movinet.engine.config import Config
 from movinet.engine.distributed import DistInfo, ResumableDistributedSampler, ShardSampler
+from movinet.engine.performance import resolve_num_workers, usable_cores
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -26,33 +26,27 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
-
-
 def make_loader(
-    dataset: Dataset, *, batch_size: int, sampler: torch.utils.data.Sampler, num_workers: int, seed: int, train: bool
+    dataset: Dataset, *, batch_size: int, sampler: torch.utils.data.Sampler, num_workers: int | str, seed: int,
+    train: bool, device: torch.device = torch.device("cpu"),
 ) -> DataLoader:
     """DataLoader whose worker seeds come from a private generator, so creating it does not advance
-    the global torch RNG (dropout masks would shift after a resume otherwise). More workers than
-    cores only compete for them: `num_workers` is capped at the usable cores (the sample order and
-    augmentation do not depend on the worker count)."""
-    num_workers = min(num_workers, usable_cores())
+    the global torch RNG (dropout masks would shift after a resume otherwise). For a CUDA `device`
+    batches come in pinned memory (so `.to(device, non_blocking=True)` overlaps the copy) and
+    `num_workers="auto"` follows the cores (`movinet.engine.performance.resolve_num_workers`). More
+    workers than cores only compete for them: the count is capped at the usable cores (the sample
+    order and augmentation do not depend on the worker count)."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        num_workers=num_workers,
+        num_workers=min(resolve_num_workers(num_workers, device), usable_cores()),
         drop_last=train,
         generator=generator,
         worker_init_fn=_seed_worker,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=device.type == "cuda",
     )
 
 
@@ -72,13 +66,15 @@ def train_loader_for_epoch(dataset: Dataset, cfg: Config, info: DistInfo, epoch:
         num_workers=cfg.data.num_workers,
         seed=cfg.train.seed * 100_003 + epoch * 1009 + start_batch,
         train=True,
+        device=info.device,
     )
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, info: DistInfo, seed: int) -> DataLoader:
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int | str, info: DistInfo, seed: int) -> DataLoader:
     """Sharded, ordered loader for evaluation."""
     sampler = ShardSampler(dataset, num_replicas=info.world_size, rank=info.rank)
-    return make_loader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, seed=seed, train=False)
+    return make_loader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, seed=seed, train=False,
+                       device=info.device)
 
 
 def precise_bn_loader(dataset: Dataset, cfg: Config, info: DistInfo, epoch: int) -> DataLoader:
@@ -90,4 +86,4 @@ def precise_bn_loader(dataset: Dataset, cfg: Config, info: DistInfo, epoch: int)
     )
     sampler.set_epoch(epoch)
     return make_loader(dataset, batch_size=cfg.data.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
-                       seed=cfg.train.seed * 100_003 + epoch * 1009 + 7, train=True)
+                       seed=cfg.train.seed * 100_003 + epoch * 1009 + 7, train=True, device=info.device)

@@ -75,6 +75,12 @@ from movinet.engine.evaluate import Metrics, evaluate
 from movinet.engine.freeze import backbone_frozen, hold_backbone, set_backbone_trainable
 from movinet.engine.loaders import eval_loader, precise_bn_loader, train_loader_for_epoch
 from movinet.engine.optim import build_optimizer, clip_gradients, set_learning_rate
+from movinet.engine.performance import (
+    bf16_is_native,
+    deterministic_cuda_environment,
+    maybe_compile,
+    resolve_channels_last,
+)
 from movinet.engine.precise_bn import recompute_bn_statistics
 from movinet.engine.runlog import (
     append_jsonl,
@@ -265,12 +271,16 @@ def plan_loop(cfg: Config, num_train: int, info: DistInfo) -> LoopPlan:
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for `train.amp`; on CPU mixed precision is refused with a warning (float32)."""
-    if amp == "none":
+    """Autocast dtype for `train.amp` (None = float32). "auto": bf16 on a GPU that computes in it,
+    fp16 (with the grad scaler) on older GPUs, float32 on CPU; an explicit bf16/fp16 on CPU is
+    refused with a warning (float32)."""
+    if amp == "none" or (amp == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":
         warnings.warn(f"train.amp={amp} needs CUDA; training in float32 on {device}", stacklevel=2)
         return None
+    if amp == "auto":
+        return torch.bfloat16 if bf16_is_native() else torch.float16
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
@@ -580,6 +590,8 @@ def _fit(
     t = cfg.train
     seed_everything(t.seed + info.rank)
     if t.deterministic:
+        if info.device.type == "cuda":
+            deterministic_cuda_environment()
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     class_names = data_class_names(cfg.data) if not datasets else getattr(datasets.get("train"), "class_names", None)
@@ -591,13 +603,14 @@ def _fit(
             dataset.first_readable()
     model = build_model(cfg.model, num_classes).to(info.device)
     num_classes = unwrap(model).num_classes
-    if t.channels_last:
+    amp_dtype, channels_last = resolve_amp(t.amp, info.device), resolve_channels_last(t.channels_last, info.device)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     model = maybe_convert_sync_batchnorm(model, info, t.sync_bn)
     plan = plan_loop(cfg, len(train_set), info)
     schedule = build_schedule(cfg.lr_schedule, steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps)
     optimizer = build_optimizer(model, cfg.optimizer, lr=schedule(0))
-    scaler = torch.amp.GradScaler(info.device.type, enabled=t.amp == "fp16" and info.device.type == "cuda")
+    scaler = torch.amp.GradScaler(info.device.type, enabled=amp_dtype == torch.float16)
     state = TrainState()
     log_path = run_dir / "train_log.jsonl" if info.is_main else None
     if checkpoint is not None:
@@ -610,7 +623,7 @@ def _fit(
     elif log_path is not None and log_path.exists():
         log_path.unlink()  # a fresh run in a reused directory starts a fresh log
     # Parameters that go without gradients for some epochs need DDP to look for unused ones.
-    ddp_model = wrap_ddp(model, info, find_unused_parameters=t.freeze_backbone_epochs > 0)
+    ddp_model = maybe_compile(wrap_ddp(model, info, find_unused_parameters=t.freeze_backbone_epochs > 0), t.compile)
     meta = {**model_metadata(cfg, model, class_names or getattr(train_set, "class_names", None)),
             "num_train_samples": len(train_set)}
     if info.is_main:
@@ -618,10 +631,12 @@ def _fit(
     log.info("training %s (%d classes) on %s x %d: %d samples, %d steps/epoch x %d epochs = %d steps, "
              "batch %d x accumulation %d", cfg.model.name, num_classes, info.device, info.world_size, len(train_set),
              plan.steps_per_epoch, plan.epochs, plan.total_steps, cfg.data.batch_size, plan.accumulate_steps)
+    log.info("precision %s, channels_last %s, torch.compile %s", str(amp_dtype or torch.float32).removeprefix("torch."),
+             channels_last, t.compile)
     settings = StepSettings(
-        device=info.device, amp_dtype=resolve_amp(t.amp, info.device), accumulate_steps=plan.accumulate_steps,
+        device=info.device, amp_dtype=amp_dtype, accumulate_steps=plan.accumulate_steps,
         label_smoothing=t.label_smoothing, clip_grad_norm=cfg.optimizer.clip_grad_norm,
-        clip_mode=cfg.optimizer.clip_mode, channels_last=t.channels_last, log_interval=t.log_interval,
+        clip_mode=cfg.optimizer.clip_mode, channels_last=channels_last, log_interval=t.log_interval,
         world_size=info.world_size, progress=info.is_main and t.progress,
     )
 

@@ -142,6 +142,45 @@ class Conv3d(nn.Conv3d):
         )
 
 
+# --------------------------------------------------------------------------------------------
+# Deterministic GPU forms: under `torch.use_deterministic_algorithms(True)` CUDA has no
+# deterministic avg_pool3d backward nor float cumsum (both raise), so a deterministic GPU run
+# (`train.deterministic`, what makes a resume bit-exact) takes these equivalents instead.
+
+
+def deterministic_cuda(x: Tensor) -> bool:
+    """Whether `x` runs on a GPU with deterministic algorithms required."""
+    return x.is_cuda and torch.are_deterministic_algorithms_enabled()
+
+
+def sequential_cumsum(x: Tensor, dim: int) -> Tensor:
+    """`x.cumsum(dim)` as a chain of adds (deterministic on every device)."""
+    slices = x.unbind(dim)
+    running = [slices[0]]
+    for item in slices[1:]:
+        running.append(running[-1] + item)
+    return torch.stack(running, dim)
+
+
+def frame_cumsum(x: Tensor) -> Tensor:
+    """Cumulative sum over frames, (B, C, T, ...) -> same shape."""
+    return sequential_cumsum(x, 2) if deterministic_cuda(x) else x.cumsum(2)
+
+
+def spatial_avg_pool(x: Tensor, kernel: int, stride: int) -> Tensor:
+    """`F.avg_pool3d(x, (1, k, k), (1, s, s))` of a padded (B, C, T, H, W) map; on a deterministic GPU
+    a depthwise convolution with a constant 1/k^2 kernel (cuDNN has deterministic algorithms for it)."""
+    if deterministic_cuda(x):
+        return avg_pool_as_conv(x, kernel, stride)
+    return F.avg_pool3d(x, (1, kernel, kernel), (1, stride, stride))
+
+
+def avg_pool_as_conv(x: Tensor, kernel: int, stride: int) -> Tensor:
+    """The 1 x k x k / stride 1 x s x s average pool of (B, C, T, H, W) as a depthwise convolution."""
+    weight = torch.full((x.shape[1], 1, 1, kernel, kernel), 1.0 / kernel**2, dtype=x.dtype, device=x.device)
+    return F.conv3d(x, weight, stride=(1, stride, stride), groups=x.shape[1])
+
+
 class SpatialAvgPool(nn.Module):
     """Average pool 1 x k x k / stride 1 x s x s that excludes padded cells from the divisor.
 
@@ -163,10 +202,9 @@ class SpatialAvgPool(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T, H, W) -> (B, C, T, H', W')."""
         (h0, h1), (w0, w1) = self._padding(x.shape[3], 1), self._padding(x.shape[4], 2)
-        kernel, stride = (1, self.kernel, self.kernel), (1, self.stride, self.stride)
-        padded = F.avg_pool3d(F.pad(x, (w0, w1, h0, h1)), kernel, stride)
+        padded = spatial_avg_pool(F.pad(x, (w0, w1, h0, h1)), self.kernel, self.stride)
         ones = x.new_ones((1, 1, 1, x.shape[3], x.shape[4]))
-        valid = F.avg_pool3d(F.pad(ones, (w0, w1, h0, h1)), kernel, stride)
+        valid = spatial_avg_pool(F.pad(ones, (w0, w1, h0, h1)), self.kernel, self.stride)
         return padded / valid
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
@@ -403,7 +441,7 @@ class TemporalAveragePool(nn.Module):
         if state is None:
             if self.causal:
                 steps = torch.arange(1, frames + 1, device=x.device, dtype=x.dtype).view(1, 1, -1, 1, 1)
-                return x.cumsum(2) / steps, {}
+                return frame_cumsum(x) / steps, {}
             return x.mean(2, keepdim=True), {}
         previous = state.get(sum_key)
         count = frame_count(state, count_key, x)
@@ -412,7 +450,7 @@ class TemporalAveragePool(nn.Module):
             count = count + 1
             return running / count.to(x.dtype).view(-1, 1, 1, 1, 1), {sum_key: running, count_key: count}
         if self.causal:
-            running = x.cumsum(2)
+            running = frame_cumsum(x)
             if previous is not None:
                 running = running + previous
             steps = torch.arange(1, frames + 1, device=x.device)[None, :] + count[:, None]  # (B, T)

@@ -61,7 +61,7 @@ def test_wrong_type_names_key_expected_and_got():
     assert "'train.epochs'" in message and "expects int" in message and "got str ('ten')" in message
     with pytest.raises(ValueError, match=r"'data\.batch_size' expects int, got float"):
         config_from_dict({"data": {"batch_size": 2.5}})
-    with pytest.raises(ValueError, match=r"'train\.channels_last' expects bool, got int"):
+    with pytest.raises(ValueError, match=r"'train\.channels_last' expects bool or one of 'auto', got int"):
         config_from_dict({"train": {"channels_last": 1}})
     with pytest.raises(ValueError, match=r"'optimizer\.name' expects one of 'rmsprop', 'sgd', 'adamw', got str"):
         config_from_dict({"optimizer": {"name": "adam"}})
