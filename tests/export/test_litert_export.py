@@ -21,21 +21,13 @@ from movinet.inference import SidecarError, TorchPredictor, load_clip, load_pred
 from movinet.inference.backends.litert import LiteRtPredictor
 from tests.conftest import random_model, relative_error
 from tests.inference.assets import PREPROCESSING
+from tests.inference.test_backends import step_frames
 
 TOLERANCE = 1e-4  # ||litert - torch|| / ||torch||
 
 
 def sidecar(path):
     return json.loads(path.with_suffix(".json").read_text())
-
-
-def step_frames(predictor, clip, state):
-    """(t, classes) logits after each frame of `clip` stepped from `state`, and the final state."""
-    logits = []
-    for t in range(clip.shape[2]):
-        out, state = predictor.step(clip[:, :, t:t + 1], state)
-        logits.append(np.asarray(out)[0])
-    return np.stack(logits), state
 
 
 def test_stream_file_names_every_state_in_its_step_signature(stream_tflite, stream_weights):

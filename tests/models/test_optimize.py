@@ -199,26 +199,29 @@ def test_fast_base_model_refuses_stream_step_and_bad_input_like_the_training_for
 
 @pytest.mark.parametrize("padding", [None, (0, 1, 1), (0, 0, 0)])  # TF SAME, and PaddleVideo's two
 def test_shortcut_pool_equals_the_training_pool_at_every_size(padding):
-    """The eager window sums, and the graph's average pools (ceil_mode for SAME's extra cell) of a
-    frame and of a clip, give the training form's windows."""
+    """The eager window sums, and each graph target's pools (ONNX: average pools with ceil_mode for
+    SAME's extra cell; LiteRT: window sums over explicit surplus padding) of a frame and of a clip,
+    give the training form's windows."""
     from movinet.models.folded import FoldedSkip
     from movinet.models.layers import SpatialAvgPool
 
     training = random_model("movinet_a0_base").blocks[1][0].skip  # a strided shortcut
     training.pool = SpatialAvgPool(3, 2, padding)
-    eager, graph = FoldedSkip(training, eager=True), FoldedSkip(training, eager=False)
+    eager = FoldedSkip(training, target="eager")
+    graphs = [FoldedSkip(training, target=target) for target in ("onnx", "litert")]
     channels = training.project.conv.in_channels
     for size in range(3, 24):
         clip = torch.randn(2, channels, 3, size, size + 1)
         ref = training.pool(clip)
         frames = clip[:, :, 0].contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(eager._pooled(frames), ref[:, :, 0], msg=f"size {size}")
-        with warnings.catch_warnings():  # the tracer warns about the (by design constant) padding arithmetic
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(lambda t: graph._pooled(t), frames, check_trace=False)
-        torch.testing.assert_close(traced(frames), ref[:, :, 0], msg=f"traced, size {size}")
-        if graph._pools_clips(clip):
-            torch.testing.assert_close(graph._pooled(clip), ref, msg=f"clip, size {size}")
+        for graph in graphs:
+            with warnings.catch_warnings():  # the tracer warns about the (by design constant) padding arithmetic
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(lambda t: graph._pooled(t), frames, check_trace=False)
+            torch.testing.assert_close(traced(frames), ref[:, :, 0], msg=f"traced {graph.target}, size {size}")
+            if graph._pools_clips(clip):
+                torch.testing.assert_close(graph._pooled(clip), ref, msg=f"clip {graph.target}, size {size}")
 
 
 def test_pad_after_equals_zero_padding_and_keeps_the_layout():
