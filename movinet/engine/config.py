@@ -510,7 +510,8 @@ def _check_sizes(cfg: Config) -> None:
     check_count(transform.crop_size, "data.transform.crop_size", MAX_SIDE)
     for name in ("batch_size", "val_batch_size", "test_batch_size"):
         check_count(getattr(d, name), f"data.{name}", MAX_BATCH)
-    check_count(d.num_workers, "data.num_workers", MAX_WORKERS, minimum=0)
+    if d.num_workers != "auto":
+        check_count(d.num_workers, "data.num_workers", MAX_WORKERS, minimum=0)
     if cfg.model.num_classes is not None:
         check_count(cfg.model.num_classes, "model.num_classes", MAX_CLASSES)
     if cfg.test.num_frames is not None:
